@@ -1,0 +1,296 @@
+"""The ``manifold-cae`` command: options -> config -> library call -> files.
+
+Each subcommand parses its options, builds the frozen configs, calls the
+library and reports where it wrote its outputs. The toolkit's own errors
+(bad data, bad checkpoints, divergence) become one-line messages, not
+tracebacks.
+"""
+
+from __future__ import annotations
+
+import functools
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from manifold_cae._version import __version__
+from manifold_cae.config import (
+    ACTIVATIONS,
+    CORRUPTIONS,
+    OBJECTIVES,
+    OPTIMIZERS,
+    PENALTY_METHODS,
+    ObjectiveConfig,
+    TrainConfig,
+)
+from manifold_cae.errors import ConfigError, ManifoldCAEError
+
+
+def _friendly_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn option errors into usage errors and the toolkit's errors into clean messages."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except ConfigError as e:
+            raise click.UsageError(str(e)) from e
+        except ManifoldCAEError as e:
+            raise click.ClickException(str(e)) from e
+
+    return wrapper
+
+
+def _int_list(_ctx: click.Context, _param: click.Parameter, value: Any) -> tuple[int, ...] | None:
+    if value is None or isinstance(value, tuple):
+        return value
+    try:
+        sizes = tuple(int(v) for v in str(value).split(",") if v.strip())
+    except ValueError:
+        raise click.BadParameter(
+            f"expected comma-separated integers such as 1000,500; got {value!r}"
+        ) from None
+    if not sizes or min(sizes) < 1:
+        raise click.BadParameter(f"expected one or more sizes >= 1; got {value!r}")
+    return sizes
+
+
+# Flags that fill each config section; the flag's parameter name is the field name.
+_SECTIONS = {
+    "model": ("hidden", "activation", "output", "tied"),
+    "objective": (
+        "kind", "lam", "noise", "corruption", "gamma", "n_corrupt", "hessian_sigma",
+        "penalty", "n_probes", "weight_decay",
+    ),
+    "training": (
+        "epochs", "batch_size", "lr", "optimizer", "momentum", "seed", "held_out", "device",
+    ),
+}  # fmt: skip
+
+
+def _merge_config_file(
+    ctx: click.Context, params: dict[str, Any], path: Path | None
+) -> dict[str, Any]:
+    """defaults < values in the TOML file < flags given on the command line."""
+    if path is None:
+        return params
+    try:
+        doc = tomllib.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+        raise click.BadParameter(f"cannot read {path}: {e}", param_hint="--config") from e
+    merged = dict(params)
+    for section, values in doc.items():
+        if section not in _SECTIONS or not isinstance(values, dict):
+            raise click.BadParameter(
+                f"{path}: unknown section [{section}]; expected {', '.join(_SECTIONS)}",
+                param_hint="--config",
+            )
+        for key, value in values.items():
+            name = "kind" if key == "model" and section == "objective" else key.replace("-", "_")
+            if name not in _SECTIONS[section]:
+                raise click.BadParameter(
+                    f"{path}: unknown key {key!r} in [{section}]; expected one of "
+                    f"{', '.join(_SECTIONS[section])}",
+                    param_hint="--config",
+                )
+            source = ctx.get_parameter_source(name)
+            if source in (click.core.ParameterSource.DEFAULT, None):
+                merged[name] = tuple(value) if name == "hidden" else value
+    return merged
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="manifold-cae")
+def main() -> None:
+    """Train contractive autoencoders and look at the manifolds they learn.
+
+    \b
+    Typical session:
+      manifold-cae datasets
+      manifold-cae train --data swiss-roll --model cae --out runs/cae
+    """
+
+
+@main.command("datasets")
+def datasets_cmd() -> None:
+    """List the built-in data sets and the file formats --data accepts."""
+    from manifold_cae.data import list_datasets
+
+    rows = list_datasets()
+    width = max(len(r.name) for r in rows)
+    for r in rows:
+        dim = f"k={r.intrinsic_dim}" if r.intrinsic_dim else ""
+        click.echo(f"{r.name:<{width}}  {r.kind:<9}  {dim:<4}  {r.description}")
+    click.echo(
+        "\nSynthetic sets take parameters: swiss-roll:n_samples=2000,noise=0.05,ambient_dim=10"
+    )
+
+
+@main.command("train")
+@click.option(
+    "--data",
+    "data_spec",
+    required=True,
+    metavar="SPEC",
+    help="Data set: a name from 'manifold-cae datasets', mnist:DIR, or a .npy/.csv/.npz file.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Run directory for model.safetensors, train_state.safetensors and history.json.",
+)
+@click.option(
+    "--model",
+    "kind",
+    type=click.Choice(OBJECTIVES),
+    default="cae",
+    show_default=True,
+    help="Objective: plain AE, CAE, denoising AE, CAE+H, or reconstruction-contractive AE.",
+)
+@click.option(
+    "--hidden",
+    callback=_int_list,
+    default="100",
+    show_default=True,
+    help="Encoder layer sizes, e.g. 1000 or 1000,500.",
+)
+@click.option("--activation", type=click.Choice(ACTIVATIONS), default="sigmoid", show_default=True)
+@click.option(
+    "--output",
+    type=click.Choice(("auto", "sigmoid", "linear")),
+    default="auto",
+    show_default=True,
+    help="Decoder output; auto: sigmoid for data in [0, 1].",
+)
+@click.option(
+    "--tied/--untied",
+    default=True,
+    show_default=True,
+    help="Decoder weights are the transposed encoder weights.",
+)
+@click.option(
+    "--lam",
+    type=float,
+    default=0.1,
+    show_default=True,
+    help="Weight of the contractive penalty (cae, cae-h, rcae).",
+)
+@click.option(
+    "--noise",
+    type=float,
+    default=0.3,
+    show_default=True,
+    help="DAE corruption: Gaussian std, or drop probability for masking/salt-pepper.",
+)
+@click.option("--corruption", type=click.Choice(CORRUPTIONS), default="gaussian", show_default=True)
+@click.option(
+    "--gamma",
+    type=float,
+    default=0.1,
+    show_default=True,
+    help="CAE+H: weight of the Jacobian-difference term.",
+)
+@click.option(
+    "--n-corrupt",
+    type=int,
+    default=4,
+    show_default=True,
+    help="CAE+H: corrupted copies per example.",
+)
+@click.option(
+    "--hessian-sigma",
+    type=float,
+    default=0.1,
+    show_default=True,
+    help="CAE+H: std of those corruptions.",
+)
+@click.option(
+    "--penalty",
+    type=click.Choice(PENALTY_METHODS),
+    default="auto",
+    show_default=True,
+    help="How ||J||_F^2 is computed: closed form (1 layer), exact torch.func, or Hutchinson.",
+)
+@click.option(
+    "--n-probes",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Hutchinson probes per example (--penalty stochastic).",
+)
+@click.option("--weight-decay", type=float, default=0.0, show_default=True)
+@click.option("--epochs", type=int, default=50, show_default=True)
+@click.option("--batch-size", type=int, default=128, show_default=True)
+@click.option("--lr", type=float, default=1e-3, show_default=True)
+@click.option("--optimizer", type=click.Choice(OPTIMIZERS), default="adam", show_default=True)
+@click.option("--momentum", type=float, default=0.0, show_default=True, help="SGD momentum.")
+@click.option(
+    "--seed",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Seeds the data split, initialisation, shuffling and noise.",
+)
+@click.option(
+    "--held-out",
+    type=float,
+    default=0.1,
+    show_default=True,
+    help="Fraction of the data kept out of training.",
+)
+@click.option("--device", default="cpu", show_default=True, help="auto, cpu or cuda.")
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="TOML file with [model], [objective] and [training] tables; flags override it.",
+)
+@click.option("--resume", is_flag=True, help="Continue the run in --out up to --epochs.")
+@click.option("--overwrite", is_flag=True, help="Replace a run already in --out.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.pass_context
+@_friendly_errors
+def train_cmd(ctx: click.Context, data_spec: str, out_dir: Path, config_file: Path | None,
+              resume: bool, overwrite: bool, quiet: bool, **params: Any) -> None:  # fmt: skip
+    """Train an autoencoder on --data and save it to --out.
+
+    \b
+    Example:
+      manifold-cae train --data swiss-roll --model cae --hidden 100 --lam 0.1 --out runs/cae
+    """
+    from manifold_cae.data import load_dataset
+    from manifold_cae.runs import make_run_config, train_dataset
+
+    p = _merge_config_file(ctx, params, config_file)
+    objective = ObjectiveConfig(**{k: p[k] for k in _SECTIONS["objective"]})
+    training = TrainConfig(**{k: p[k] for k in _SECTIONS["training"]})
+    ds = load_dataset(data_spec, seed=training.seed)
+    config = make_run_config(
+        ds,
+        hidden=tuple(p["hidden"]),
+        activation=p["activation"],
+        output=p["output"],
+        tied=p["tied"],
+        objective=objective,
+        training=training,
+    )
+    result = train_dataset(
+        ds, config, out_dir=out_dir, resume=resume, overwrite=overwrite,
+        progress=False if quiet else None,
+    )  # fmt: skip
+    last = result.history[-1] if result.history else {}
+    if not quiet:
+        summary = ", ".join(
+            f"{k} {last[k]:.4g}"
+            for k in ("reconstruction", "penalty", "jacobian_norm", "held_out_reconstruction")
+            if k in last
+        )
+        click.echo(
+            f"trained {objective.kind} on {ds.name} for {len(result.history)} epochs: {summary}"
+        )
+        click.echo(f"saved {out_dir / 'model.safetensors'} and {out_dir / 'history.json'}")

@@ -1,0 +1,197 @@
+"""The autoencoder: tied or untied, one encoder layer or several.
+
+The encoder is a chain of affine maps each followed by the same elementwise
+activation, h_l = s(W_l h_{l-1} + b_l). Keeping it a plain chain is what lets
+:mod:`manifold_cae.jacobian` write J_f(x) = D_L W_L ... D_1 W_1 with
+D_l = diag(s'(a_l)), and lets a stacked CAE be analysed as one composite
+encoder.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable
+from typing import NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from manifold_cae.config import ModelConfig
+
+ACTIVATION_FNS: dict[str, Callable[[Tensor], Tensor]] = {
+    "sigmoid": torch.sigmoid,
+    "tanh": torch.tanh,
+    "softplus": nn.functional.softplus,
+    "relu": torch.relu,
+    "linear": lambda a: a,
+}
+
+
+def activation_slope(name: str, a: Tensor, h: Tensor) -> Tensor:
+    """Elementwise derivative s'(a) of activation ``name``.
+
+    Uses the output h = s(a) where that is cheaper and exact
+    (sigmoid: h(1-h), tanh: 1-h^2). For ReLU the slope at a = 0 is taken as 0,
+    as autograd does.
+
+    Args:
+        a: pre-activations, any shape.
+        h: s(a), same shape as ``a``.
+
+    Returns:
+        s'(a), same shape as ``a``.
+    """
+    if name == "sigmoid":
+        return h * (1 - h)
+    if name == "tanh":
+        return 1 - h * h
+    if name == "softplus":
+        return torch.sigmoid(a)
+    if name == "relu":
+        return (a > 0).to(a.dtype)
+    if name == "linear":
+        return torch.ones_like(a)
+    raise ValueError(f"unknown activation {name!r}")
+
+
+class LayerTrace(NamedTuple):
+    """One encoder layer evaluated at a batch."""
+
+    preactivation: Tensor  # a_l, (n_samples, d_l)
+    activation: Tensor  # h_l = s(a_l), (n_samples, d_l)
+
+
+class Autoencoder(nn.Module):
+    """Autoencoder x -> h = f(x) -> r = g(h).
+
+    Args:
+        config: the architecture. ``config.hidden`` lists the encoder layer sizes.
+        generator: source of the initial weights (Glorot-uniform). Pass one for
+            reproducible initialisation; the global RNG is never seeded here.
+        dtype: parameter dtype.
+
+    With ``tied=True`` decoder layer l uses W_l^T, mirrored layer by layer, so
+    there is one weight tensor per layer and one gradient for it.
+    """
+
+    def __init__(
+        self,
+        config: ModelConfig,
+        *,
+        generator: torch.Generator | None = None,
+        dtype: torch.dtype = torch.float32,
+    ) -> None:
+        super().__init__()
+        self.config = config
+        sizes = (config.n_features, *config.hidden)
+        self.enc_weights = nn.ParameterList()
+        self.enc_biases = nn.ParameterList()
+        self.dec_biases = nn.ParameterList()
+        self.dec_weights = nn.ParameterList()
+        for d_in, d_out in itertools.pairwise(sizes):
+            self.enc_weights.append(nn.Parameter(_glorot(d_out, d_in, generator, dtype)))
+            self.enc_biases.append(nn.Parameter(torch.zeros(d_out, dtype=dtype)))
+            self.dec_biases.append(nn.Parameter(torch.zeros(d_in, dtype=dtype)))
+            if not config.tied:
+                self.dec_weights.append(nn.Parameter(_glorot(d_in, d_out, generator, dtype)))
+
+    @property
+    def n_features(self) -> int:
+        return self.config.n_features
+
+    @property
+    def n_hidden(self) -> int:
+        return self.config.n_hidden
+
+    @property
+    def n_layers(self) -> int:
+        return len(self.config.hidden)
+
+    def _act(self, a: Tensor) -> Tensor:
+        return ACTIVATION_FNS[self.config.activation](a)
+
+    def encode(self, x: Tensor) -> Tensor:
+        """Code h = f(x).
+
+        Args:
+            x: (n_samples, n_features), or a single example (n_features,).
+
+        Returns:
+            (n_samples, n_hidden), or (n_hidden,) for a single example.
+        """
+        for w, b in zip(self.enc_weights, self.enc_biases, strict=True):
+            x = self._act(x @ w.T + b)
+        return x
+
+    def trace(self, x: Tensor) -> list[LayerTrace]:
+        """Pre-activations and activations of every encoder layer.
+
+        Args:
+            x: (n_samples, n_features).
+
+        Returns:
+            one :class:`LayerTrace` per layer, each of shape (n_samples, d_l).
+        """
+        out = []
+        for w, b in zip(self.enc_weights, self.enc_biases, strict=True):
+            a = x @ w.T + b
+            x = self._act(a)
+            out.append(LayerTrace(a, x))
+        return out
+
+    def decoder_weight(self, layer: int) -> Tensor:
+        """Weight of decoder layer ``layer`` (mapping d_layer -> d_{layer-1}).
+
+        Returns:
+            (d_{layer-1}, d_layer): ``enc_weights[layer].T`` when tied.
+        """
+        if self.config.tied:
+            return self.enc_weights[layer].T
+        return self.dec_weights[layer]
+
+    def decode_logits(self, h: Tensor) -> Tensor:
+        """Decoder output before the output nonlinearity.
+
+        Args:
+            h: (n_samples, n_hidden) or (n_hidden,).
+
+        Returns:
+            (n_samples, n_features) or (n_features,).
+        """
+        for layer in reversed(range(self.n_layers)):
+            h = h @ self.decoder_weight(layer).T + self.dec_biases[layer]
+            if layer > 0:
+                h = self._act(h)
+        return h
+
+    def decode(self, h: Tensor) -> Tensor:
+        """Reconstruction r = g(h).
+
+        Args:
+            h: (n_samples, n_hidden) or (n_hidden,).
+
+        Returns:
+            (n_samples, n_features) or (n_features,).
+        """
+        z = self.decode_logits(h)
+        return torch.sigmoid(z) if self.config.output == "sigmoid" else z
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Reconstruction g(f(x)); (n_samples, n_features) -> (n_samples, n_features)."""
+        return self.decode(self.encode(x))
+
+    def extra_repr(self) -> str:
+        c = self.config
+        return (
+            f"n_features={c.n_features}, hidden={c.hidden}, activation={c.activation}, "
+            f"output={c.output}, tied={c.tied}"
+        )
+
+
+def _glorot(
+    fan_out: int, fan_in: int, generator: torch.Generator | None, dtype: torch.dtype
+) -> Tensor:
+    bound = math.sqrt(6.0 / (fan_in + fan_out))
+    w = torch.rand(fan_out, fan_in, generator=generator, dtype=dtype)
+    return (2 * w - 1) * bound

@@ -1,0 +1,342 @@
+"""The training loop: mini-batches, history, a divergence guard, checkpoints and resume.
+
+Randomness comes from three generators, all derived from ``training.seed``:
+the initial weights (``seed``), the shuffling (``seed + 1``) and the
+corruption noise / Hutchinson probes (``seed + 2``). Weights, optimizer
+moments and both training generators are checkpointed after every epoch, so a
+resumed run reproduces an uninterrupted one bit for bit on CPU.
+
+The loop only needs ``X[indices]`` from the data, so a ``numpy.memmap`` works
+as well as an in-memory array.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from manifold_cae._io import atomic_write_json
+from manifold_cae.checkpoint import (
+    HISTORY_FILE,
+    MODEL_FILE,
+    STATE_FILE,
+    load_checkpoint,
+    load_train_state,
+    save_model,
+    save_train_state,
+)
+from manifold_cae.config import RunConfig, TrainConfig, replace
+from manifold_cae.device import resolve_device
+from manifold_cae.errors import CheckpointError, ConfigError, DataError, DivergenceError
+from manifold_cae.jacobian import (
+    closed_form_available,
+    encoder_frobenius_sq,
+)
+from manifold_cae.models import Autoencoder
+from manifold_cae.objectives import loss_terms, reconstruction_loss
+
+MONITOR_POINTS = 1024  # points used for the per-epoch mean ||J_f||_F
+_MONITOR_PROBES = 8
+
+
+@dataclass
+class TrainResult:
+    """What :func:`fit` returns."""
+
+    model: Autoencoder
+    config: RunConfig
+    history: list[dict[str, Any]] = field(default_factory=list)  # one record per epoch
+    run_dir: Path | None = None
+
+
+def init_model(config: RunConfig, *, dtype: torch.dtype = torch.float32) -> Autoencoder:
+    """The model ``config`` describes, initialised from ``config.training.seed``."""
+    gen = torch.Generator().manual_seed(config.training.seed)
+    return Autoencoder(config.model, generator=gen, dtype=dtype)
+
+
+def _as_source(X: Any, n_features: int, name: str) -> Any:
+    """Validate the training array at the boundary; keep memmaps as they are."""
+    if isinstance(X, Tensor):
+        X = X.detach().cpu().numpy()
+    if not isinstance(X, np.ndarray):
+        X = np.asarray(X)
+    if X.ndim != 2:
+        raise DataError(f"{name} must be 2-D (n_samples, n_features); got shape {X.shape}")
+    if X.shape[0] == 0:
+        raise DataError(f"{name} has no rows")
+    if X.shape[1] != n_features:
+        raise DataError(
+            f"{name} has {X.shape[1]} features but the model expects {n_features}; "
+            f"pass data of the model's dimension or set n_features={X.shape[1]}"
+        )
+    for start in range(0, X.shape[0], 65536):  # chunked, so a memmap is not read whole
+        chunk = np.asarray(X[start : start + 65536])
+        if not np.isfinite(chunk).all():
+            r, c = np.argwhere(~np.isfinite(chunk))[0]
+            raise DataError(
+                f"{name} holds NaN or inf (first at row {start + r}, column {c}: "
+                f"{chunk[r, c]}); remove or impute those rows"
+            )
+    if isinstance(X, np.memmap):
+        return X
+    return torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
+
+
+def _gather(source: Any, idx: Tensor, device: torch.device) -> Tensor:
+    if isinstance(source, Tensor):
+        return source[idx].to(device)
+    rows = np.sort(idx.numpy())  # memmaps read faster in order; the batch is a set anyway
+    return torch.from_numpy(np.asarray(source[rows], dtype=np.float32)).to(device)
+
+
+def _make_optimizer(model: Autoencoder, cfg: TrainConfig) -> torch.optim.Optimizer:
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    return torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum)
+
+
+@torch.no_grad()
+def mean_jacobian_norm(
+    model: Autoencoder, x: Tensor, *, seed: int = 0, batch_size: int = 256
+) -> float:
+    """Mean over rows of ||J_f(x)||_F: exact for one layer, else Hutchinson with 8 probes.
+
+    Args:
+        model: the autoencoder.
+        x: (n_samples, n_features).
+        seed: seeds the probes for deep encoders, so the monitor is reproducible.
+    """
+    gen = torch.Generator(device=x.device).manual_seed(seed)
+    method = "closed" if closed_form_available(model) else "stochastic"
+    norms = [
+        encoder_frobenius_sq(
+            model, x[i : i + batch_size], method=method, n_probes=_MONITOR_PROBES, generator=gen
+        ).sqrt()
+        for i in range(0, x.shape[0], batch_size)
+    ]
+    return float(torch.cat(norms).mean())
+
+
+@torch.no_grad()
+def mean_reconstruction(model: Autoencoder, x: Tensor, *, batch_size: int = 1024) -> float:
+    """Mean reconstruction loss (summed over features) of clean inputs."""
+    total = sum(
+        float(reconstruction_loss(model, x[i : i + batch_size], x[i : i + batch_size]).sum())
+        for i in range(0, x.shape[0], batch_size)
+    )
+    return total / x.shape[0]
+
+
+def _check_resumable(saved: RunConfig, wanted: RunConfig, path: Path) -> None:
+    """Everything but the epoch count (and device) must match to resume."""
+    a = replace(saved, training=replace(saved.training, epochs=1, device="cpu"))
+    b = replace(wanted, training=replace(wanted.training, epochs=1, device="cpu"))
+    if a != b:
+        diffs = [
+            f"{section}: saved {getattr(a, section)} vs requested {getattr(b, section)}"
+            for section in ("model", "objective", "training", "data")
+            if getattr(a, section) != getattr(b, section)
+        ]
+        raise CheckpointError(
+            f"cannot resume {path}: the run was started with a different configuration "
+            f"({'; '.join(diffs)}). Only --epochs may change on resume"
+        )
+
+
+def fit(
+    X: Any,
+    config: RunConfig,
+    *,
+    out_dir: str | Path | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    X_held_out: Any = None,
+    progress: bool | None = None,
+) -> TrainResult:
+    """Train the autoencoder ``config`` describes on ``X``.
+
+    Args:
+        X: (n_samples, n_features) training data: a numpy array, tensor or memmap.
+        config: model, objective, training settings and data provenance.
+        out_dir: run directory; when given, a checkpoint and the history are
+            written atomically after every epoch.
+        resume: continue the run saved in ``out_dir`` up to ``config.training.epochs``.
+        overwrite: allow starting afresh in an ``out_dir`` that already holds a run.
+        X_held_out: optional (n_held_out, n_features); its reconstruction loss is
+            recorded each epoch.
+        progress: show a progress bar; ``None`` shows it only on a terminal.
+
+    Returns:
+        :class:`TrainResult` with the trained model and the per-epoch history.
+
+    Raises:
+        DivergenceError: the loss became NaN or inf. The last checkpoint on disk
+            is the last good epoch.
+    """
+    tcfg, ocfg = config.training, config.objective
+    if ocfg.penalty == "closed" and config.model.hidden[1:] and ocfg.kind in ("cae", "cae-h"):
+        raise ConfigError(
+            f"penalty 'closed' needs a single encoder layer; hidden={config.model.hidden}. "
+            "Use --penalty exact or stochastic"
+        )
+    device = resolve_device(tcfg.device)
+    source = _as_source(X, config.model.n_features, "training data")
+    n = source.shape[0]
+    held = None
+    if X_held_out is not None and len(X_held_out):
+        held = torch.as_tensor(_as_source(X_held_out, config.model.n_features, "held-out data"))
+        held = held.to(device)
+    monitor = _gather(source, torch.arange(min(n, MONITOR_POINTS)), device)
+
+    run_dir = Path(out_dir) if out_dir is not None else None
+    model = init_model(config).to(device)
+    optimizer = _make_optimizer(model, tcfg)
+    shuffle_gen = torch.Generator().manual_seed(tcfg.seed + 1)
+    noise_gen = torch.Generator(device=device).manual_seed(tcfg.seed + 2)
+    history: list[dict[str, Any]] = []
+    start_epoch = 0
+
+    if run_dir is not None and resume:
+        start_epoch, history = _restore(run_dir, config, model, optimizer, shuffle_gen, noise_gen)
+    elif run_dir is not None and (run_dir / MODEL_FILE).exists() and not overwrite:
+        raise CheckpointError(
+            f"{run_dir} already holds a run ({MODEL_FILE}); use --resume to continue it, "
+            f"--overwrite to replace it, or choose another --out"
+        )
+
+    show = sys.stderr.isatty() if progress is None else progress
+    from tqdm.auto import tqdm  # progress bars only; keeps import of the module light
+
+    bar = tqdm(
+        range(start_epoch, tcfg.epochs),
+        initial=start_epoch,
+        total=tcfg.epochs,
+        desc=f"train {ocfg.kind}",
+        unit="epoch",
+        disable=not show,
+    )
+    for epoch in bar:
+        t0 = time.perf_counter()
+        model.train()
+        perm = torch.randperm(n, generator=shuffle_gen)
+        sums = {"loss": 0.0, "reconstruction": 0.0, "penalty": 0.0}
+        for batch, start in enumerate(range(0, n, tcfg.batch_size)):
+            xb = _gather(source, perm[start : start + tcfg.batch_size], device)
+            terms = loss_terms(model, xb, ocfg, generator=noise_gen)
+            if not torch.isfinite(terms.total):
+                _diverged(terms.total, epoch, batch, config, run_dir, start_epoch, history)
+            optimizer.zero_grad(set_to_none=True)
+            terms.total.backward()
+            optimizer.step()
+            w = xb.shape[0] / n
+            sums["loss"] += float(terms.total.detach()) * w
+            sums["reconstruction"] += float(terms.reconstruction.detach()) * w
+            sums["penalty"] += float(terms.penalty.detach()) * w
+
+        model.eval()
+        record: dict[str, Any] = {"epoch": epoch + 1, **sums}
+        record["jacobian_norm"] = mean_jacobian_norm(model, monitor, seed=tcfg.seed)
+        if held is not None:
+            record["held_out_reconstruction"] = mean_reconstruction(model, held)
+        record["seconds"] = time.perf_counter() - t0
+        history.append(record)
+        bar.set_postfix(
+            recon=f"{sums['reconstruction']:.4g}",
+            penalty=f"{sums['penalty']:.3g}",
+            jac=f"{record['jacobian_norm']:.3g}",
+        )
+        if run_dir is not None:
+            _save(run_dir, model, optimizer, shuffle_gen, noise_gen, epoch + 1, config, history)
+    bar.close()
+    return TrainResult(model, config, history, run_dir)
+
+
+def _diverged(
+    value: Tensor,
+    epoch: int,
+    batch: int,
+    config: RunConfig,
+    run_dir: Path | None,
+    start_epoch: int,
+    history: list[dict[str, Any]],
+) -> None:
+    last = len(history)
+    where = (
+        f"; the last good checkpoint, epoch {last}, is intact in {run_dir}"
+        if run_dir is not None and last > 0
+        else ""
+    )
+    raise DivergenceError(
+        f"training diverged: the loss became {float(value)} at epoch {epoch + 1}, batch {batch}"
+        f"{where}. Lower the learning rate (--lr, now {config.training.lr}) or the penalty "
+        f"weight (--lam, now {config.objective.lam}), or check the data scale"
+    )
+
+
+def _save(
+    run_dir: Path,
+    model: Autoencoder,
+    optimizer: torch.optim.Optimizer,
+    shuffle_gen: torch.Generator,
+    noise_gen: torch.Generator,
+    epoch: int,
+    config: RunConfig,
+    history: list[dict[str, Any]],
+) -> None:
+    # State first, then weights: a crash in between leaves a state newer than the
+    # weights, which _restore detects by comparing epochs.
+    save_train_state(
+        run_dir / STATE_FILE,
+        optimizer=optimizer,
+        generators={"shuffle": shuffle_gen, "noise": noise_gen},
+        epoch=epoch,
+        config=config,
+    )
+    save_model(model, run_dir / MODEL_FILE, config=config, epoch=epoch)
+    atomic_write_json(run_dir / HISTORY_FILE, {"config": config.to_dict(), "epochs": history})
+
+
+def _restore(
+    run_dir: Path,
+    config: RunConfig,
+    model: Autoencoder,
+    optimizer: torch.optim.Optimizer,
+    shuffle_gen: torch.Generator,
+    noise_gen: torch.Generator,
+) -> tuple[int, list[dict[str, Any]]]:
+    ckpt = load_checkpoint(run_dir)
+    state = load_train_state(run_dir / STATE_FILE)
+    _check_resumable(ckpt.config, config, ckpt.path)
+    if state.epoch != ckpt.epoch:
+        raise CheckpointError(
+            f"cannot resume {run_dir}: {STATE_FILE} is at epoch {state.epoch} but "
+            f"{MODEL_FILE} at epoch {ckpt.epoch} (a write was interrupted); start afresh "
+            f"with --overwrite"
+        )
+    model.load_state_dict(ckpt.model.state_dict())
+    optimizer.load_state_dict(state.optimizer_state)
+    try:
+        shuffle_gen.set_state(state.rng_states["shuffle"].clone())
+        noise_gen.set_state(state.rng_states["noise"].clone())
+    except (KeyError, RuntimeError) as e:
+        raise CheckpointError(f"{run_dir / STATE_FILE} lacks a usable RNG state ({e})") from e
+    history: list[dict[str, Any]] = []
+    history_path = run_dir / HISTORY_FILE
+    if history_path.is_file():
+        try:
+            history = json.loads(history_path.read_text())["epochs"][: ckpt.epoch]
+        except (ValueError, KeyError, TypeError) as e:
+            raise CheckpointError(f"{history_path} is corrupt ({e}); cannot resume") from e
+    if not all(math.isfinite(r.get("loss", 0.0)) for r in history):
+        raise CheckpointError(f"{history_path} holds non-finite losses; cannot resume")
+    return ckpt.epoch, history
