@@ -294,3 +294,118 @@ def train_cmd(ctx: click.Context, data_spec: str, out_dir: Path, config_file: Pa
             f"trained {objective.kind} on {ds.name} for {len(result.history)} epochs: {summary}"
         )
         click.echo(f"saved {out_dir / 'model.safetensors'} and {out_dir / 'history.json'}")
+
+
+@main.command("analyze")
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option(
+    "--data",
+    "data_spec",
+    required=True,
+    metavar="SPEC",
+    help="Data to analyse at (usually the --data the run was trained on).",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Directory for summary.json, points.csv, spectra.npz and report.md.",
+)
+@click.option(
+    "--split",
+    "which",
+    type=click.Choice(("all", "train", "held-out")),
+    default="all",
+    show_default=True,
+    help="Which rows of the data set: the run's own split is used.",
+)
+@click.option(
+    "--points",
+    type=int,
+    default=2000,
+    show_default=True,
+    help="Analyse at most this many points (a seeded sample).",
+)
+@click.option(
+    "--top-k",
+    type=int,
+    default=None,
+    help="Tangent directions per point [default: manifold dimension, else 10].",
+)
+@click.option(
+    "--threshold",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="Count singular values above this.",
+)
+@click.option(
+    "--store-points",
+    type=int,
+    default=200,
+    show_default=True,
+    help="Points whose full spectra and tangents go to spectra.npz.",
+)
+@click.option("--exact", is_flag=True, help="Full spectra by SVD, never via the Gram matrix.")
+@click.option(
+    "--no-full-spectrum",
+    "full_spectrum",
+    flag_value=False,
+    default=True,
+    help="Only the top-k singular values (faster; counts capped at top-k).",
+)
+@click.option(
+    "--n-radii",
+    type=int,
+    default=20,
+    show_default=True,
+    help="Radii on the contraction-curve grid.",
+)
+@click.option("--contraction-points", type=int, default=500, show_default=True)
+@click.option(
+    "--pca-neighbors",
+    type=int,
+    default=20,
+    show_default=True,
+    help="Neighbourhood size of the local-PCA baseline.",
+)
+@click.option(
+    "--chunk-size",
+    type=int,
+    default=64,
+    show_default=True,
+    help="Points per streamed chunk (bounds memory).",
+)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", default="cpu", show_default=True, help="auto, cpu or cuda.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@_friendly_errors
+def analyze_cmd(run_dir: Path, data_spec: str, out_dir: Path, which: str, quiet: bool,
+                **params: Any) -> None:  # fmt: skip
+    """Analyse the encoder Jacobian of a trained run at every data point.
+
+    Writes OUT/summary.json, points.csv, spectra.npz and report.md: singular
+    values, counts above the threshold, tangent directions, saturation,
+    contraction curves and, where the true tangents are known, angles to them
+    (and to a local-PCA baseline).
+
+    \b
+    Example:
+      manifold-cae analyze runs/cae --data swiss-roll --out analysis/cae
+    """
+    from manifold_cae.config import AnalysisConfig
+    from manifold_cae.runs import analyze_run
+
+    config = AnalysisConfig(**params)
+    analyze_run(
+        run_dir, data_spec, config=config, which=which, out_dir=out_dir,
+        progress=False if quiet else None,
+    )  # fmt: skip
+    if not quiet:
+        click.echo((out_dir / "report.md").read_text())
+    click.echo(f"wrote {out_dir}/summary.json, points.csv, spectra.npz, report.md")
+
+
+if __name__ == "__main__":
+    main()

@@ -159,3 +159,42 @@ class RunConfig:
 def replace(cfg: Any, **changes: Any) -> Any:
     """``dataclasses.replace`` re-exported so callers need not import dataclasses."""
     return dataclasses.replace(cfg, **changes)
+
+
+@dataclass(frozen=True)
+class AnalysisConfig:
+    """What :func:`~manifold_cae.analyze` computes and how."""
+
+    points: int | None = 2000  # analyse at most this many points (None: all)
+    top_k: int | None = None  # tangents per point (None: the manifold's dimension, else 10)
+    threshold: float = 1.0  # count singular values above this
+    store_points: int = 200  # per-point spectra and tangents written to spectra.npz
+    full_spectrum: bool = True  # all singular values per point (else only the top-k)
+    exact: bool = False  # full spectra by SVD, never through the Gram matrix
+    saturation_low: float = 0.05
+    saturation_high: float = 0.95
+    n_radii: int = 20  # contraction-curve grid size
+    contraction_points: int = 500  # x0 points used for the contraction curve
+    pca_neighbors: int = 20  # neighbourhood size of the local-PCA baseline
+    chunk_size: int = 64  # points per streamed chunk (bounds peak memory)
+    seed: int = 0
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        if self.points is not None and self.points < 1:
+            raise ConfigError(f"points must be >= 1; got {self.points}")
+        if self.top_k is not None and self.top_k < 1:
+            raise ConfigError(f"top_k must be >= 1; got {self.top_k}")
+        _positive("threshold", self.threshold)
+        if not 0 < self.saturation_low < self.saturation_high < 1:
+            raise ConfigError(
+                "need 0 < saturation_low < saturation_high < 1; got "
+                f"{self.saturation_low}, {self.saturation_high}"
+            )
+        for name in ("n_radii", "contraction_points", "chunk_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1; got {getattr(self, name)}")
+        if self.store_points < 0:
+            raise ConfigError(f"store_points must be >= 0; got {self.store_points}")
+        if self.pca_neighbors < 2:
+            raise ConfigError(f"pca_neighbors must be >= 2; got {self.pca_neighbors}")

@@ -1,4 +1,4 @@
-"""A training run from a data set: the split, the decoder output, provenance.
+"""Runs from a data set: training (split, decoder output, provenance) and analysis.
 
 This is what ``manifold-cae train`` (and ``compare``) call, so the CLI holds no
 logic the Python API lacks.
@@ -11,8 +11,23 @@ from typing import Any, Literal
 
 import numpy as np
 
-from manifold_cae.config import ModelConfig, ObjectiveConfig, RunConfig, TrainConfig
-from manifold_cae.data import Dataset, check_range_for_output, train_test_split_indices
+from manifold_cae.analysis import AnalysisResult, analyze
+from manifold_cae.checkpoint import load_checkpoint
+from manifold_cae.config import (
+    AnalysisConfig,
+    ModelConfig,
+    ObjectiveConfig,
+    RunConfig,
+    TrainConfig,
+)
+from manifold_cae.data import (
+    Dataset,
+    check_range_for_output,
+    load_dataset,
+    train_test_split_indices,
+)
+from manifold_cae.errors import ConfigError
+from manifold_cae.report import write_analysis
 from manifold_cae.train import TrainResult, fit
 
 
@@ -72,3 +87,62 @@ def train_dataset(
         X_held_out=ds.X[held_idx] if len(held_idx) else None,
         progress=progress,
     )
+
+
+def select_split(ds: Dataset, training: TrainConfig, which: str) -> np.ndarray:
+    """Row indices of ``ds`` for ``which`` in {"all", "train", "held-out"}."""
+    if which == "all":
+        return np.arange(ds.n_samples)
+    train_idx, held_idx = split(ds, training)
+    if which == "train":
+        return train_idx
+    if which == "held-out":
+        if len(held_idx) == 0:
+            raise ConfigError("the run kept no held-out data (held_out=0); use --split all")
+        return held_idx
+    raise ConfigError(f"split must be all, train or held-out; got {which!r}")
+
+
+def analyze_run(
+    run_dir: str | Path,
+    data_spec: str,
+    *,
+    config: AnalysisConfig | None = None,
+    which: str = "all",
+    out_dir: str | Path | None = None,
+    label: str | None = None,
+    progress: bool | None = None,
+) -> AnalysisResult:
+    """Load a trained run, analyse it on ``data_spec`` and (optionally) write the outputs.
+
+    Synthetic data are regenerated with the run's seed, so ``which="held-out"``
+    selects exactly the points training never saw.
+    """
+    ckpt = load_checkpoint(run_dir)
+    ds = load_dataset(data_spec, seed=ckpt.config.training.seed)
+    rows = select_split(ds, ckpt.config.training, which)
+    sub = ds.subset(rows)
+    reference = ds.subset(split(ds, ckpt.config.training)[0]).X if which == "held-out" else None
+    result = analyze(
+        ckpt.model,
+        sub.X,
+        config=config,
+        tangents=sub.tangents,
+        reference=reference,
+        progress=progress,
+    )
+    result.indices = rows[result.indices]  # positions in the data set, not the subset
+    result.stored_indices = rows[result.stored_indices]
+    if out_dir is not None:
+        write_analysis(
+            result,
+            out_dir,
+            provenance={
+                "data": {**ds.provenance(), "split": which},
+                "run_dir": str(run_dir),
+                "run_config": ckpt.config.to_dict(),
+                "image_shape": list(ds.image_shape) if ds.image_shape else None,
+                "label": label or Path(run_dir).name,
+            },
+        )
+    return result

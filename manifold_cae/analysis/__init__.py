@@ -1,0 +1,29 @@
+"""Jacobian spectral analysis: spectra, tangents, counts, contraction, saturation."""
+
+from manifold_cae.analysis.contraction import ContractionCurve, contraction_curve
+from manifold_cae.analysis.engine import AnalysisResult, analyze
+from manifold_cae.analysis.saturation import Saturation, saturation
+from manifold_cae.analysis.spectra import (
+    FactoredJacobian,
+    TopSingular,
+    fix_signs,
+    full_spectrum,
+    top_singular,
+)
+from manifold_cae.analysis.tangents import local_pca_tangents, principal_angles
+
+__all__ = [
+    "AnalysisResult",
+    "ContractionCurve",
+    "FactoredJacobian",
+    "Saturation",
+    "TopSingular",
+    "analyze",
+    "contraction_curve",
+    "fix_signs",
+    "full_spectrum",
+    "local_pca_tangents",
+    "principal_angles",
+    "saturation",
+    "top_singular",
+]

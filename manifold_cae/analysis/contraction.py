@@ -1,0 +1,88 @@
+"""Contraction ratio curves (Rifai et al. 2011, section 5.3).
+
+For a point x0 and a radius r, x1 is drawn uniformly on the sphere of radius
+r around x0 and the ratio is ||f(x1) - f(x0)|| / ||x1 - x0||. Averaged over
+x0 and plotted against r it shows how far the encoder contracts at each
+scale. As r -> 0 the ratio for direction u tends to ||J_f(x0) u||, which
+:func:`contraction_curve` also reports from the Jacobian, with the same u.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from manifold_cae.models import Autoencoder
+
+
+class ContractionCurve(NamedTuple):
+    radii: np.ndarray  # (n_radii,), ascending
+    ratios: np.ndarray  # (n_radii,): mean over x0 of ||f(x1) - f(x0)|| / r
+    ratios_std: np.ndarray  # (n_radii,): spread over x0
+    local_ratio: float  # r -> 0 limit, mean over x0 of ||J_f(x0) u||
+    max_distance: float  # largest pairwise distance in the data used for the grid
+
+
+def max_pairwise_distance(x: Tensor, *, max_points: int = 4000) -> float:
+    """Largest pairwise Euclidean distance among the first ``max_points`` rows of x, (n, d)."""
+    x = x[:max_points]
+    best = 0.0
+    for i in range(0, x.shape[0], 512):
+        best = max(best, float(torch.cdist(x[i : i + 512], x).max()))
+    return best
+
+
+def default_radii(max_distance: float, n_radii: int) -> np.ndarray:
+    """Log-spaced radii from max_distance / 1000 up to max_distance."""
+    return np.geomspace(max_distance * 1e-3, max_distance, n_radii)
+
+
+def random_directions(
+    n: int, d: int, *, generator: torch.Generator, dtype: torch.dtype, device: torch.device
+) -> Tensor:
+    """Uniform directions on the unit sphere S^{d-1}, (n, d)."""
+    u = torch.randn((n, d), generator=generator, dtype=dtype, device=device)
+    return u / u.norm(dim=1, keepdim=True)
+
+
+@torch.no_grad()
+def contraction_curve(
+    model: Autoencoder,
+    x0: Tensor,
+    radii: np.ndarray,
+    *,
+    generator: torch.Generator,
+    max_distance: float | None = None,
+) -> ContractionCurve:
+    """Mean contraction ratio at each radius.
+
+    Args:
+        model: the autoencoder.
+        x0: (n_points, n_features), the centres.
+        radii: (n_radii,), the sphere radii.
+        generator: source of the directions (one fresh direction per centre and radius).
+        max_distance: recorded in the result (the grid's upper end, by default).
+
+    Returns:
+        :class:`ContractionCurve`.
+    """
+    h0 = model.encode(x0)
+    means, stds, local = [], [], []
+    for r in radii:
+        u = random_directions(*x0.shape, generator=generator, dtype=x0.dtype, device=x0.device)
+        ratio = (model.encode(x0 + float(r) * u) - h0).norm(dim=1) / float(r)
+        means.append(float(ratio.mean()))
+        stds.append(float(ratio.std()) if len(ratio) > 1 else 0.0)
+        with torch.enable_grad():
+            _, ju = torch.func.jvp(model.encode, (x0,), (u,))
+        local.append(ju.norm(dim=1))
+    return ContractionCurve(
+        np.asarray(radii, dtype=float),
+        np.asarray(means),
+        np.asarray(stds),
+        float(torch.cat(local).mean()),
+        float(max_distance if max_distance is not None else np.max(radii)),
+    )
