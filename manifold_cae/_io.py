@@ -21,6 +21,9 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], None]) ->
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp = Path(tmp_name)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual mode
     try:
         write(tmp)
         with open(tmp, "rb") as f:

@@ -407,5 +407,52 @@ def analyze_cmd(run_dir: Path, data_spec: str, out_dir: Path, which: str, quiet:
     click.echo(f"wrote {out_dir}/summary.json, points.csv, spectra.npz, report.md")
 
 
+
+def _csv(kind: type) -> Callable[[click.Context, click.Parameter, Any], list[Any] | None]:
+    def parse(_ctx: click.Context, _param: click.Parameter, value: Any) -> list[Any] | None:
+        if value is None:
+            return None
+        try:
+            return [kind(v.strip()) for v in str(value).split(",") if v.strip()]
+        except ValueError:
+            raise click.BadParameter(f"expected a comma-separated list; got {value!r}") from None
+
+    return parse
+
+
+@main.command("plot")
+@click.argument("analysis_dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Directory for the figures.")
+@click.option("--format", "fmt", type=click.Choice(("png", "svg", "pdf")), default="png",
+              show_default=True)
+@click.option("--dpi", type=int, default=120, show_default=True)
+@click.option("--indices", callback=_csv(int), default=None,
+              help="Data-set positions of the points for the tangent images, e.g. 3,17,42.")
+@click.option("--labels", callback=_csv(str), default=None,
+              help="One label per analysis dir, e.g. cae,dae [default: the dir names].")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seeds the choice of points when --indices is not given.")
+@_friendly_errors
+def plot_cmd(analysis_dirs: tuple[Path, ...], out_dir: Path, fmt: str, dpi: int,
+             indices: list[int] | None, labels: list[str] | None, seed: int) -> None:  # fmt: skip
+    """Draw every figure from analysis dirs written by 'manifold-cae analyze'.
+
+    With several dirs, the spectra, counts, contraction curves and saturation
+    are overlaid for comparison. Nothing is retrained or re-analysed.
+
+    \b
+    Example:
+      manifold-cae plot analysis/cae analysis/dae --labels cae,dae --out figures
+    """
+    from manifold_cae.plots import draw_all
+
+    paths = draw_all(
+        list(analysis_dirs), out_dir, fmt=fmt, dpi=dpi, indices=indices, labels=labels,
+        seed=seed, log=click.echo,
+    )  # fmt: skip
+    click.echo(f"wrote {len(paths)} figures to {out_dir}")
+
+
 if __name__ == "__main__":
     main()

@@ -1,0 +1,291 @@
+"""The analysis engine against independent references: float64 numpy SVD of autograd
+Jacobians, scipy's subspace angles, SAT's definition, and a linear encoder's exact
+contraction ratio."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import scipy.linalg
+import torch
+from click.testing import CliRunner
+
+from manifold_cae import (
+    Autoencoder,
+    ConfigError,
+    DataError,
+    ModelConfig,
+    ObjectiveConfig,
+    TrainConfig,
+    load_dataset,
+    make_run_config,
+    train_dataset,
+)
+from manifold_cae.analysis import (
+    FactoredJacobian,
+    analyze,
+    contraction_curve,
+    full_spectrum,
+    local_pca_tangents,
+    principal_angles,
+    saturation,
+    top_singular,
+)
+from manifold_cae.cli import main
+from manifold_cae.config import AnalysisConfig
+
+CASES = [
+    ((12,), "sigmoid", 10),
+    ((7,), "tanh", 10),  # d_h < d_x: the J J^T Gram route
+    ((9, 6), "sigmoid", 10),
+    ((8, 11), "tanh", 10),
+    ((16,), "softplus", 6),
+]
+
+
+def make_model(hidden, activation, d_x, seed, *, scale=1.0, dtype=torch.float64) -> Autoencoder:
+    gen = torch.Generator().manual_seed(seed)
+    model = Autoencoder(ModelConfig(d_x, hidden, activation), generator=gen, dtype=dtype)
+    with torch.no_grad():
+        for w, b in zip(model.enc_weights, model.enc_biases, strict=True):
+            w.mul_(scale)
+            b.copy_(torch.randn(b.shape, generator=gen, dtype=dtype) * scale)
+    return model
+
+
+def reference_svd(model: Autoencoder, x: torch.Tensor):
+    """float64 numpy SVD of torch.autograd Jacobians, one point at a time."""
+    m64 = Autoencoder(model.config, dtype=torch.float64)
+    m64.load_state_dict({k: v.double() for k, v in model.state_dict().items()})
+    jacs = np.stack(
+        [torch.autograd.functional.jacobian(m64.encode, xi.double()).numpy() for xi in x]
+    )
+    _, s, vt = np.linalg.svd(jacs)
+    return s, vt
+
+
+@pytest.mark.parametrize(("hidden", "activation", "d_x"), CASES)
+@pytest.mark.parametrize("scale", [1.0, 6.0])  # 6.0 saturates most units
+@pytest.mark.parametrize("exact", [False, True])
+def test_full_spectrum_matches_numpy_svd(hidden, activation, d_x, scale, exact, seed):
+    model = make_model(hidden, activation, d_x, seed, scale=scale)
+    x = torch.randn(9, d_x, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    s_ref, _ = reference_svd(model, x)
+    s = full_spectrum(FactoredJacobian(model, x), exact=exact).numpy()
+    assert s.shape == s_ref.shape
+    assert np.all(np.diff(s, axis=1) <= 1e-12), "singular values must be descending"
+    # The Gram route's documented trade-off: absolute error ~ sqrt(eps) * sigma_1, so a
+    # (near-)zero singular value comes back as ~1e-8 * sigma_1 in float64.
+    floor = (1e-7 if not exact else 1e-12) * s_ref.max()
+    np.testing.assert_allclose(s, s_ref, rtol=1e-6, atol=floor)
+
+
+def test_saturated_case_really_saturates(seed):
+    model = make_model((12,), "sigmoid", 10, seed, scale=6.0)
+    x = torch.randn(50, 10, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    h = model.encode(x)
+    assert ((h < 0.01) | (h > 0.99)).double().mean() > 0.5
+
+
+@pytest.mark.parametrize(("hidden", "activation", "d_x"), CASES)
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_top_k_matches_numpy_svd(hidden, activation, d_x, dtype, seed):
+    k = 3
+    model = make_model(hidden, activation, d_x, seed, scale=2.0, dtype=dtype)
+    x = torch.randn(16, d_x, generator=torch.Generator().manual_seed(seed), dtype=dtype)
+    s_ref, vt_ref = reference_svd(model, x)
+    top = top_singular(
+        FactoredJacobian(model, x), k, generator=torch.Generator().manual_seed(seed)
+    )
+    rtol = 1e-4
+    np.testing.assert_allclose(top.values.double().numpy(), s_ref[:, :k], rtol=rtol)
+    gap = s_ref[:, k - 1] / s_ref[:, k]
+    for i in range(len(x)):
+        if gap[i] < 1.01:  # no well-defined subspace to compare
+            continue
+        angle = scipy.linalg.subspace_angles(
+            top.vectors[i].double().numpy(), vt_ref[i, :k].T
+        ).max()
+        assert angle < 1e-3, f"point {i}: subspace angle {angle} rad"
+    # the sign convention: largest-magnitude entry of each vector positive
+    v = top.vectors.double()
+    idx = v.abs().argmax(dim=1, keepdim=True)
+    assert (torch.gather(v, 1, idx) > 0).all()
+
+
+def test_top_k_fallback_kicks_in_without_convergence(seed):
+    model = make_model((30,), "sigmoid", 25, seed)
+    x = torch.randn(6, 25, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    op = FactoredJacobian(model, x)
+    top = top_singular(op, 4, generator=torch.Generator().manual_seed(0), n_blocks=1, tol=0.0)
+    assert top.dense_fallback.all()
+    s_ref, _ = reference_svd(model, x)
+    np.testing.assert_allclose(top.values.numpy(), s_ref[:, :4], rtol=1e-10)
+
+
+def test_principal_angles_match_scipy(seed):
+    gen = torch.Generator().manual_seed(seed)
+    a = torch.randn(20, 9, 3, generator=gen, dtype=torch.float64)
+    b = a + 1e-4 * torch.randn(20, 9, 3, generator=gen, dtype=torch.float64)  # tiny angles
+    b[10:] = torch.randn(10, 9, 3, generator=gen, dtype=torch.float64)  # large angles
+    ours = principal_angles(a, b).numpy()
+    ref = np.stack([scipy.linalg.subspace_angles(a[i].numpy(), b[i].numpy()) for i in range(20)])
+    np.testing.assert_allclose(ours, ref, atol=1e-10)
+
+
+def test_local_pca_recovers_a_plane(seed):
+    rng = np.random.default_rng(seed)
+    basis = np.linalg.qr(rng.normal(size=(6, 2)))[0]  # a 2-plane in R^6
+    pts = rng.normal(size=(4, 30, 2)) @ basis.T
+    t = local_pca_tangents(pts, 2)
+    ang = principal_angles(t, torch.as_tensor(basis).expand(4, 6, 2))
+    assert ang.max() < 1e-8
+
+
+def test_saturation_matches_definition():
+    h = torch.tensor([[0.01, 0.5, 0.96, 0.2], [0.049, 0.051, 0.949, 0.951]])
+    a = torch.logit(h)
+    s = saturation("sigmoid", a, h)
+    # row 0: 0.01 and 0.96 saturated; row 1: 0.049 and 0.951 saturated
+    np.testing.assert_allclose(s.per_point.numpy(), [0.5, 0.5])
+    np.testing.assert_allclose(s.per_unit.numpy(), [1.0, 0.0, 0.5, 0.5])
+    assert s.mean_fraction == pytest.approx(0.5)
+    # tanh: (h + 1) / 2 on the unit interval, so |h| > 0.9 is saturated
+    ht = torch.tensor([[0.95, -0.95, 0.5, 0.89]])
+    st = saturation("tanh", torch.atanh(ht), ht)
+    np.testing.assert_allclose(st.per_unit.numpy(), [1, 1, 0, 0])
+    # relu: only the flat side counts
+    ar = torch.tensor([[-1.0, 0.0, 2.0, 50.0]])
+    sr = saturation("relu", ar, torch.relu(ar))
+    np.testing.assert_allclose(sr.per_unit.numpy(), [1, 1, 0, 0])
+
+
+def test_contraction_of_linear_encoder_equals_its_scale(seed):
+    """h = c Q x with orthonormal Q: every ratio equals c, at every radius."""
+    d_x, d_h, c = 5, 8, 0.37
+    model = Autoencoder(ModelConfig(d_x, (d_h,), "linear", "linear"), dtype=torch.float64)
+    q = torch.linalg.qr(torch.randn(d_h, d_x, generator=torch.Generator().manual_seed(seed)).double()).Q
+    with torch.no_grad():
+        model.enc_weights[0].copy_(c * q)
+    x0 = torch.randn(40, d_x, dtype=torch.float64, generator=torch.Generator().manual_seed(seed))
+    curve = contraction_curve(
+        model, x0, np.geomspace(1e-3, 10, 6), generator=torch.Generator().manual_seed(1)
+    )
+    np.testing.assert_allclose(curve.ratios, c, rtol=1e-10)
+    assert curve.local_ratio == pytest.approx(c, rel=1e-10)
+
+
+def test_contraction_small_radius_approaches_jacobian_value(seed):
+    model = make_model((12,), "sigmoid", 6, seed, scale=2.0)
+    x0 = torch.randn(30, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(seed))
+    radii = np.array([1e-1, 1e-3, 1e-5])
+    curve = contraction_curve(model, x0, radii, generator=torch.Generator().manual_seed(1))
+    err = np.abs(curve.ratios - curve.local_ratio) / curve.local_ratio
+    assert err[-1] < 1e-3
+    assert err[-1] < err[0]
+
+
+@pytest.fixture(scope="module")
+def sphere_model():
+    ds = load_dataset("sphere:n_samples=400,noise=0.01", seed=0)
+    cfg = make_run_config(
+        ds,
+        hidden=(32,),
+        objective=ObjectiveConfig(kind="cae", lam=0.1),
+        training=TrainConfig(epochs=5, batch_size=64, held_out=0.0),
+    )
+    return ds, train_dataset(ds, cfg, progress=False).model
+
+
+def test_streaming_equals_one_batch(sphere_model):
+    ds, model = sphere_model
+    kwargs = dict(points=150, store_points=20, contraction_points=50, seed=3)
+    small = analyze(model, ds.X, tangents=ds.tangents, config=AnalysisConfig(chunk_size=7, **kwargs))
+    big = analyze(model, ds.X, tangents=ds.tangents, config=AnalysisConfig(chunk_size=500, **kwargs))
+    np.testing.assert_array_equal(small.indices, big.indices)
+    for field in ("top_values", "count_above", "frobenius", "saturation", "spectrum_mean",
+                  "angle_cae_truth", "angle_pca_truth", "saturation_per_unit", "stored_spectra"):  # fmt: skip
+        np.testing.assert_allclose(getattr(small, field), getattr(big, field), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(
+        np.abs(small.stored_tangents), np.abs(big.stored_tangents), atol=1e-4
+    )
+    np.testing.assert_array_equal(small.count_histogram, big.count_histogram)
+
+
+def test_analyze_counts_and_norms_match_reference(sphere_model):
+    ds, model = sphere_model
+    res = analyze(model, ds.X, config=AnalysisConfig(points=40, store_points=40, threshold=0.3))
+    x = torch.as_tensor(ds.X[res.indices])
+    s_ref, _ = reference_svd(model, x)
+    np.testing.assert_allclose(res.stored_spectra, s_ref, rtol=1e-4, atol=1e-6)
+    np.testing.assert_array_equal(res.count_above, (s_ref > 0.3).sum(1))
+    np.testing.assert_allclose(res.frobenius, np.sqrt((s_ref**2).sum(1)), rtol=1e-5)
+    np.testing.assert_allclose(res.spectral, s_ref[:, 0], rtol=1e-5)
+    np.testing.assert_allclose(res.spectrum_mean, s_ref.mean(0), rtol=1e-4)
+    # quantiles from the histograms: within their 1% resolution of numpy's
+    np.testing.assert_allclose(res.spectrum_q50, np.quantile(s_ref, 0.5, axis=0), rtol=0.03)
+
+
+def test_well_trained_cae_finds_the_circle_tangent():
+    # Seed 0 of this setting gives a median angle of about 3 degrees (local PCA: 20, as
+    # the noise fills 8 normal directions). Not every seed trains this well: seed 2 of
+    # the same setting stalls at about 21 degrees, so the seed is pinned here.
+    ds = load_dataset("circle:n_samples=1000,noise=0.02,ambient_dim=10", seed=0)
+    cfg = make_run_config(
+        ds,
+        hidden=(64,),
+        objective=ObjectiveConfig(kind="cae", lam=0.1),
+        training=TrainConfig(epochs=300, batch_size=64, lr=1e-2, held_out=0.1, seed=0),
+    )
+    model = train_dataset(ds, cfg, progress=False).model
+    res = analyze(model, ds.X, tangents=ds.tangents, config=AnalysisConfig(points=300))
+    assert np.median(res.angle_cae_truth) < 10.0, np.median(res.angle_cae_truth)
+    assert np.median(res.angle_cae_truth) < np.median(res.angle_pca_truth)
+
+
+def test_bad_inputs_give_clear_errors(sphere_model):
+    ds, model = sphere_model
+    with pytest.raises(DataError, match="features but the model"):
+        analyze(model, np.zeros((5, 4), dtype=np.float32))
+    with pytest.raises(ConfigError, match="top_k=4 exceeds"):
+        analyze(model, ds.X, config=AnalysisConfig(top_k=4))
+    with pytest.raises(DataError, match="2-D"):
+        analyze(model, ds.X[0])
+    with pytest.raises(ConfigError):
+        AnalysisConfig(saturation_low=0.9, saturation_high=0.1)
+
+
+def test_analyze_cli_writes_all_outputs(tmp_path):
+    runner = CliRunner()
+    run, out = tmp_path / "run", tmp_path / "an"
+    spec = "swiss-roll:n_samples=300"
+    r = runner.invoke(main, ["train", "--data", spec, "--hidden", "16", "--epochs", "2",
+                             "--out", str(run), "-q"])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(main, ["analyze", str(run), "--data", spec, "--out", str(out),
+                             "--points", "100", "--store-points", "10", "-q"])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["n_points"] == 100
+    for key in ("mean", "q10", "q50", "q90"):
+        assert len(summary["singular_values"][key]) == 3
+    assert sum(summary["count_above_threshold"]["histogram"]) == 100
+    assert set(summary["tangent_angles_deg"]) >= {"cae", "local_pca"}
+    assert len(summary["contraction_curve"]["radii"]) == 20
+    assert summary["provenance"]["data"]["spec"] == spec
+    lines = (out / "points.csv").read_text().splitlines()
+    assert len(lines) == 101 and lines[0].startswith("index,sigma_1,sigma_2,")
+    with np.load(out / "spectra.npz") as z:
+        assert z["singular_values"].shape == (10, 3)
+        assert z["tangents"].shape == (10, 2, 3)
+        assert z["indices"].shape == (10,)
+    assert "Singular-value report" in (out / "report.md").read_text()
+
+    bad = runner.invoke(main, ["analyze", str(tmp_path / "nope"), "--data", spec, "--out", str(out)])
+    assert bad.exit_code == 1 and "no checkpoint" in bad.output
+    bad = runner.invoke(main, ["analyze", str(run), "--data", "digits", "--out", str(out)])
+    assert bad.exit_code == 1 and "64 features" in bad.output
+    bad = runner.invoke(main, ["analyze", str(run), "--data", spec, "--top-k", "9", "--out", str(out)])
+    assert bad.exit_code == 2 and "top_k=9" in bad.output

@@ -1,0 +1,404 @@
+"""Figures: every plot function draws what it returns (checked against the analysis files
+it reads), skips non-finite points, and ``draw_all`` writes the figures that apply,
+skipping the rest with a note instead of a traceback."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from matplotlib.collections import PolyCollection
+from matplotlib.container import BarContainer
+from matplotlib.figure import Figure
+from matplotlib.image import AxesImage
+from matplotlib.quiver import Quiver
+
+from manifold_cae import ObjectiveConfig, TrainConfig, load_dataset, make_run_config
+from manifold_cae.config import AnalysisConfig, replace
+from manifold_cae.errors import ConfigError, DataError
+from manifold_cae.plots import (
+    draw_all,
+    plot_activation_histogram,
+    plot_angle_distributions,
+    plot_contraction,
+    plot_count_histogram,
+    plot_sat_bars,
+    plot_spectrum,
+    plot_tangent_field,
+    plot_tangent_images,
+    plot_unit_saturation,
+)
+from manifold_cae.report import load_analysis
+from manifold_cae.runs import analyze_run, train_dataset
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+ROLL = "swiss-roll:n_samples=300,noise=0.02"
+SMALL = AnalysisConfig(points=150, store_points=24, contraction_points=40, n_radii=6)
+
+
+def _analysis(
+    tmp: Path,
+    name: str,
+    spec: str,
+    kind: str,
+    hidden: int,
+    config: AnalysisConfig,
+    rows: int | None = None,
+) -> Path:
+    ds = load_dataset(spec)
+    if rows is not None:
+        ds = ds.subset(np.arange(rows))
+    cfg = make_run_config(
+        ds,
+        hidden=(hidden,),
+        objective=ObjectiveConfig(kind=kind, lam=0.1, noise=0.1),
+        training=TrainConfig(epochs=3, batch_size=64, lr=1e-2),
+    )
+    run = tmp / "runs" / name
+    train_dataset(ds, cfg, out_dir=run, progress=False)
+    out = tmp / "an" / name
+    analyze_run(run, spec, config=config, out_dir=out, label=name, progress=False)
+    return out
+
+
+@pytest.fixture(scope="module")
+def dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Two swiss-roll analyses (true tangents, d_x = 3) and one of digits (8x8 images)."""
+    tmp = tmp_path_factory.mktemp("plots")
+    return {
+        "cae": _analysis(tmp, "cae", ROLL, "cae", 16, SMALL),
+        "dae": _analysis(tmp, "dae", ROLL, "dae", 16, SMALL),
+        "digits": _analysis(
+            tmp,
+            "digits",
+            "digits",
+            "cae",
+            24,
+            replace(SMALL, top_k=3),
+            rows=300,
+        ),
+    }
+
+
+def _fig(**kw) -> Figure:
+    return Figure(figsize=(6, 4), layout="constrained", **kw)
+
+
+def _render(fig: Figure) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=40)
+    return buf.getvalue()
+
+
+def _labels_ok(ax, *words: str) -> None:
+    assert ax.get_xlabel() and ax.get_ylabel() and ax.get_title()
+    text = " ".join((ax.get_xlabel(), ax.get_ylabel(), ax.get_title())).lower()
+    for w in words:
+        assert w.lower() in text, (w, text)
+
+
+# ------------------------------------------------------------------ tangents
+
+
+def test_tangent_images_rows_times_one_plus_k(dirs):
+    d = load_analysis(dirs["digits"])
+    s = d.spectra
+    fig = _fig()
+    images = plot_tangent_images(
+        fig,
+        s["inputs"][:3],
+        s["tangents"][:3],
+        s["top_values"][:3],
+        (8, 8),
+        pca_tangents=s["pca_tangents"][:3],
+        k=2,
+        point_ids=s["indices"][:3],
+    )
+    assert len(images) == (3 * 2) * (1 + 2)  # 3 points x (encoder + PCA rows) x (input + k)
+    assert all(isinstance(im, AxesImage) for im in images)
+    tangent_images = [im for im in images if im.get_cmap().name == "RdBu_r"]
+    assert len(tangent_images) == 3 * 2 * 2
+    for im in tangent_images:  # diverging map centred at 0
+        lo, hi = im.get_clim()
+        assert lo == pytest.approx(-hi) and hi > 0
+    titles = [im.axes.get_title() for im in images]
+    assert f"σ1={s['top_values'][0, 0]:.3g}" in titles
+    assert f"x #{s['indices'][0]}" in titles
+    _render(fig)
+
+
+def test_tangent_images_skip_nonfinite_points(dirs):
+    s = load_analysis(dirs["digits"]).spectra
+    inputs = s["inputs"][:3].copy()
+    inputs[1, 5] = np.nan
+    images = plot_tangent_images(Figure(), inputs, s["tangents"][:3], s["top_values"][:3], (8, 8))
+    assert len(images) == 2 * (1 + s["tangents"].shape[1])  # the NaN point is not drawn
+    assert all(np.isfinite(im.get_array()).all() for im in images)
+    with pytest.raises(ValueError, match="no point has finite"):
+        plot_tangent_images(Figure(), inputs[1:2], s["tangents"][1:2], s["top_values"][1:2], (8, 8))
+    with pytest.raises(ValueError, match="image_shape"):
+        plot_tangent_images(Figure(), inputs, s["tangents"][:3], s["top_values"][:3], (7, 8))
+
+
+def test_tangent_field_3d_draws_one_arrow_per_point_and_tangent(dirs):
+    d = load_analysis(dirs["cae"])
+    s = d.spectra
+    fig = _fig()
+    ax = fig.add_subplot(projection="3d")
+    n = len(s["inputs"])
+    color = np.arange(n, dtype=float)
+    drawn = plot_tangent_field(
+        ax,
+        s["inputs"],
+        s["tangents"],
+        s["top_values"],
+        color_by=color,
+        color_label="count",
+        true_tangents=s["true_tangents"],
+        n_arrows=10,
+    )
+    scatter, *quivers = drawn
+    assert len(scatter.get_offsets()) == n
+    assert scatter.colorbar is not None and scatter.colorbar.ax.get_ylabel() == "count"
+    k, k_true = s["tangents"].shape[1], s["true_tangents"].shape[1]
+    assert [q.get_gid() for q in quivers] == [f"tangent-{j + 1}" for j in range(k)] + [
+        f"true-tangent-{j + 1}" for j in range(k_true)
+    ]
+    _render(fig)  # 3-D segments are projected at draw time
+    for q in quivers:  # a 3-D arrow is a shaft and two head strokes
+        assert len(q.get_segments()) == 3 * 10
+    _labels_ok(ax, "data units", "tangents")
+
+
+def test_tangent_field_2d_skips_nan_and_projects(dirs):
+    s = load_analysis(dirs["cae"]).spectra
+    X, T, S = s["inputs"].copy(), s["tangents"], s["top_values"]
+    X[0, 1] = np.nan
+    fig = _fig()
+    ax = fig.add_subplot()
+    drawn = plot_tangent_field(ax, X, T, S)  # 3-D points on a 2-D axes: PCA projection
+    quivers = [a for a in drawn if isinstance(a, Quiver)]
+    assert len(quivers) == T.shape[1]
+    assert all(q.N == len(X) - 1 for q in quivers)  # the NaN point has no arrow
+    assert len(drawn[0].get_offsets()) == len(X) - 1
+    assert np.isfinite(drawn[0].get_offsets()).all()
+    assert "projected" in ax.get_title()
+    with pytest.raises(ValueError, match="no point has finite"):
+        plot_tangent_field(ax, np.full_like(X, np.nan), T, S)
+
+
+# ------------------------------------------------------------- spectra, counts
+
+
+def test_spectrum_overlays_models_on_a_log_axis(dirs):
+    fig = _fig()
+    ax = fig.add_subplot()
+    for name in ("cae", "dae"):
+        plot_spectrum(ax, dirs[name], label=name)
+    lines = [ln for ln in ax.get_lines() if ln.get_gid() == "spectrum"]
+    assert len(lines) == 2
+    assert ax.get_yscale() == "log"
+    mean = json.loads((dirs["cae"] / "summary.json").read_text())["singular_values"]["mean"]
+    np.testing.assert_allclose(lines[0].get_ydata(), mean)
+    np.testing.assert_array_equal(lines[0].get_xdata(), np.arange(1, len(mean) + 1))
+    assert lines[0].get_color() != lines[1].get_color()
+    assert [ln.get_gid() for ln in ax.get_lines()].count("threshold") == 1
+    assert [t.get_text() for t in ax.get_legend().get_texts()][:2] == ["cae", "dae"]
+    _labels_ok(ax, "index", "singular")
+
+
+def test_spectrum_skips_nan_and_needs_full_spectra(dirs):
+    summary = load_analysis(dirs["cae"]).summary
+    sv = summary["singular_values"]
+    nan_summary = {
+        **summary,
+        "singular_values": {**sv, "mean": [sv["mean"][0], float("nan"), *sv["mean"][2:]]},
+    }
+    ax = _fig().add_subplot()
+    (line, *_) = plot_spectrum(ax, nan_summary, label="x")
+    assert np.isfinite(line.get_ydata()).all()
+    assert 2 not in line.get_xdata()
+    top_k_only = {**summary, "singular_values": {"top_k_mean": sv["top_k_mean"]}}
+    with pytest.raises(ValueError, match="no full spectrum"):
+        plot_spectrum(ax, top_k_only, label="x")
+
+
+def test_count_histogram_groups_bars_per_model(dirs):
+    ax = _fig().add_subplot()
+    bars = plot_count_histogram(ax, [dirs["cae"], dirs["digits"]], ["cae", "digits"])
+    assert len(bars) == 2 and all(isinstance(b, BarContainer) for b in bars)
+    for b, name in zip(bars, ("cae", "digits"), strict=True):
+        hist = load_analysis(dirs[name]).summary["count_above_threshold"]["histogram"]
+        heights = [p.get_height() for p in b]
+        np.testing.assert_allclose(heights, 100 * np.array(hist) / sum(hist))
+    _labels_ok(ax, "σ", "points")
+
+
+def test_contraction_one_line_per_model_with_marks(dirs):
+    ax = _fig().add_subplot()
+    drawn = plot_contraction(ax, [dirs["cae"], dirs["dae"]], ["cae", "dae"])
+    curves = [a for a in drawn if a.get_gid() == "contraction-curve"]
+    assert len(curves) == 2
+    assert ax.get_xscale() == "log"
+    curve = load_analysis(dirs["cae"]).summary["contraction_curve"]
+    np.testing.assert_allclose(curves[0].get_xdata(), curve["radii"])
+    np.testing.assert_allclose(curves[0].get_ydata(), curve["ratios"])
+    (vline,) = [a for a in drawn if a.get_gid() == "max-distance"]
+    assert vline.get_xdata()[0] == pytest.approx(curve["max_distance"], rel=1e-5)
+    assert vline.get_linestyle() == "--"
+    marks = [a for a in drawn if a.get_gid() == "local-ratio"]
+    assert len(marks) == 2
+    assert marks[0].get_ydata()[0] == pytest.approx(curve["local_ratio"])
+    assert marks[0].get_xdata()[0] < min(curve["radii"])  # at the left of every curve
+    assert sum(isinstance(a, PolyCollection) for a in drawn) == 2  # +-1 std bands
+    _labels_ok(ax, "radius", "ratio")
+
+
+# ---------------------------------------------------------------- saturation
+
+
+def test_activation_histogram_and_sat_bars(dirs):
+    fig = _fig()
+    ax1, ax2 = fig.subplots(1, 2)
+    drawn = plot_activation_histogram(ax1, [dirs["cae"], dirs["dae"]], ["cae", "dae"])
+    steps = [a for a in drawn if a.get_gid() == "activation-hist"]
+    assert len(steps) == 2
+    counts = load_analysis(dirs["cae"]).summary["saturation"]["activation_histogram"]["counts"]
+    np.testing.assert_allclose(steps[0].get_data().values, 100 * np.array(counts) / sum(counts))
+    assert ax1.get_xlim() == (0, 1)
+    _labels_ok(ax1, "activation")
+
+    bars, *texts = plot_sat_bars(ax2, [dirs["cae"], dirs["dae"]], ["cae", "dae"])
+    sat = [load_analysis(dirs[n]).summary["saturation"]["mean_fraction"] for n in ("cae", "dae")]
+    np.testing.assert_allclose([p.get_height() for p in bars], 100 * np.array(sat))
+    assert [t.get_text() for t in texts] == [f"{100 * v:.1f}%" for v in sat]
+    _labels_ok(ax2, "SAT")
+    _render(fig)
+
+
+def test_unit_saturation_sorted(dirs):
+    ax = _fig().add_subplot()
+    bars, mean_line = plot_unit_saturation(ax, dirs["dae"], "dae")
+    per_unit = load_analysis(dirs["dae"]).summary["saturation"]["per_unit"]
+    heights = np.array([p.get_height() for p in bars])
+    assert len(heights) == len(per_unit) == 16
+    np.testing.assert_allclose(heights, 100 * np.sort(per_unit)[::-1])
+    assert mean_line.get_ydata()[0] == pytest.approx(100 * np.mean(per_unit))
+    _labels_ok(ax, "unit", "saturat")
+
+
+def test_angle_distributions_need_truth(dirs):
+    ax = _fig().add_subplot()
+    drawn = plot_angle_distributions(ax, dirs["cae"], "cae")
+    hists = [a for a in drawn if a.get_gid() == "angle-hist"]
+    assert len(hists) == 2
+    pts = load_analysis(dirs["cae"]).points
+    np.testing.assert_allclose(hists[0].get_data().values.sum(), 100)
+    medians = [a.get_xdata()[0] for a in drawn if a.get_gid() == "angle-median"]
+    np.testing.assert_allclose(
+        medians, [np.median(pts["angle_cae_deg"]), np.median(pts["angle_local_pca_deg"])]
+    )
+    _labels_ok(ax, "degrees")
+    with pytest.raises(ValueError, match="no angles to true tangents"):
+        plot_angle_distributions(_fig().add_subplot(), dirs["digits"], "digits")
+
+
+# ---------------------------------------------------------------- draw_all
+
+
+def test_draw_all_writes_every_figure_that_applies(dirs, tmp_path):
+    notes: list[str] = []
+    paths = draw_all(
+        [dirs["cae"], dirs["dae"], dirs["digits"]], tmp_path / "figs", dpi=50, log=notes.append
+    )
+    expected = {
+        "tangent_field_cae",
+        "tangent_field_dae",
+        "tangents_images_digits",
+        "angles_cae",
+        "angles_dae",
+        "unit_saturation_cae",
+        "unit_saturation_dae",
+        "unit_saturation_digits",
+        "spectrum",
+        "count_histogram",
+        "contraction",
+        "saturation",
+    }
+    assert {p.stem for p in paths} == expected
+    assert sorted(p.name for p in (tmp_path / "figs").iterdir()) == sorted(
+        f"{s}.png" for s in expected
+    )  # nothing else, no temporary files left behind
+    for p in paths:
+        data = p.read_bytes()
+        assert data.startswith(PNG_MAGIC) and len(data) > 5_000, (p, len(data))
+    assert any("angles_digits" in n for n in notes)  # no truth for digits: a note, no figure
+
+
+def test_draw_all_skips_missing_fields_with_a_note(dirs, tmp_path):
+    d = tmp_path / "cae"
+    shutil.copytree(dirs["cae"], d)
+    with np.load(d / "spectra.npz") as z:  # drop the true tangents and the stored points
+        arrays = {k: z[k] for k in z.files if k not in ("true_tangents", "inputs")}
+    np.savez(d / "spectra.npz", **arrays)
+    lines = (d / "points.csv").read_text().splitlines()
+    header = lines[0].split(",")
+    keep = [i for i, c in enumerate(header) if c not in ("angle_cae_deg", "angle_local_pca_deg")]
+    (d / "points.csv").write_text(
+        "\n".join(",".join(row.split(",")[i] for i in keep) for row in lines) + "\n"
+    )
+    summary = json.loads((d / "summary.json").read_text())
+    for key in ("mean", "q10", "q50", "q90"):  # as if analysed with full_spectrum=False
+        summary["singular_values"].pop(key)
+    summary["contraction_curve"]["ratios"] = [None] * len(summary["contraction_curve"]["radii"])
+    (d / "summary.json").write_text(json.dumps(summary))
+
+    notes: list[str] = []
+    paths = draw_all([d], tmp_path / "alone", dpi=40, log=notes.append)
+    assert {p.stem for p in paths} == {"unit_saturation_cae", "count_histogram", "saturation"}
+    for fig in ("tangent_field_cae", "angles_cae", "spectrum", "contraction"):
+        assert sum(fig in n for n in notes) == 1, (fig, notes)
+    assert all("\n" not in n for n in notes)
+
+    # beside a complete directory, the overlays keep it and leave the incomplete one out
+    notes.clear()
+    paths = draw_all([d, dirs["dae"]], tmp_path / "both", dpi=40, log=notes.append)
+    stems = {p.stem for p in paths}
+    assert {"spectrum", "contraction", "tangent_field_dae", "angles_dae"} <= stems
+    assert not {"tangent_field_cae", "angles_cae"} & stems
+    assert any("spectrum of cae left out" in n for n in notes)
+    assert any(n.startswith("note: contraction: left out cae") for n in notes)
+
+
+def test_draw_all_validates_its_arguments(dirs, tmp_path):
+    with pytest.raises(ConfigError, match="2 labels for 1"):
+        draw_all([dirs["cae"]], tmp_path, labels=["a", "b"])
+    with pytest.raises(ConfigError, match="fmt must be one of png, svg, pdf"):
+        draw_all([dirs["cae"]], tmp_path, fmt="jpg")
+    stored = load_analysis(dirs["digits"]).spectra["indices"]
+    absent = int(max(stored)) + 1000
+    with pytest.raises(DataError, match=rf"indices \[{absent}\] are not among") as e:
+        draw_all([dirs["digits"]], tmp_path, indices=[int(stored[0]), absent])
+    assert str(int(np.sort(stored)[0])) in str(e.value)  # lists some stored ones
+    assert not any(tmp_path.iterdir())  # validation happens before anything is drawn
+
+
+def test_draw_all_chosen_indices_and_labels_svg(dirs, tmp_path):
+    stored = load_analysis(dirs["digits"]).spectra["indices"]
+    paths = draw_all(
+        [dirs["digits"]],
+        tmp_path,
+        fmt="svg",
+        dpi=40,
+        labels=["my cae/1"],
+        indices=[int(stored[3]), int(stored[0])],
+        log=lambda _: None,
+    )
+    names = {p.name for p in paths}
+    assert "tangents_images_my_cae_1.svg" in names  # the label made file-name safe
+    svg = (tmp_path / "tangents_images_my_cae_1.svg").read_text()
+    assert svg.lstrip().startswith("<?xml") and f"x #{int(stored[3])}" in svg
