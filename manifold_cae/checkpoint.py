@@ -81,7 +81,13 @@ def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, st
             f"{path} is a safetensors file but not a manifold_cae checkpoint "
             f"(metadata format={meta.get('format')!r})"
         )
-    version = int(meta.get("format_version", "0"))
+    try:
+        version = int(meta.get("format_version", "0"))
+        int(meta.get("epoch", "0"))
+    except ValueError as e:
+        raise CheckpointError(
+            f"{path} has malformed metadata ({e}); it was not written by us"
+        ) from e
     if version != FORMAT_VERSION:
         raise CheckpointError(
             f"{path} has checkpoint format {version}, but manifold_cae {__version__} reads "
@@ -120,6 +126,8 @@ def load_checkpoint(
     except (KeyError, json.JSONDecodeError, ConfigError) as e:
         raise CheckpointError(f"{path} has no readable run config in its metadata ({e})") from e
     dtype = next(iter(tensors.values())).dtype if tensors else torch.float32
+    if not dtype.is_floating_point:
+        raise CheckpointError(f"{path} holds {dtype} tensors; a model checkpoint holds floats")
     model = Autoencoder(config.model, dtype=dtype)
     expected = model.state_dict()
     missing = sorted(set(expected) - set(tensors))

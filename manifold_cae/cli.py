@@ -98,8 +98,22 @@ def _merge_config_file(
                 )
             source = ctx.get_parameter_source(name)
             if source in (click.core.ParameterSource.DEFAULT, None):
-                merged[name] = tuple(value) if name == "hidden" else value
+                merged[name] = _convert_file_value(ctx, name, value, path)
     return merged
+
+
+def _convert_file_value(ctx: click.Context, name: str, value: Any, path: Path) -> Any:
+    """A TOML value through the same conversion and checks as its command-line flag."""
+    param = next(p for p in ctx.command.params if p.name == name)
+    try:
+        if name == "hidden":
+            items = value if isinstance(value, list) else [value]
+            return _int_list(ctx, param, ",".join(str(v) for v in items))
+        return param.type.convert(value, param, ctx)
+    except click.BadParameter as e:
+        raise click.BadParameter(
+            f"{path}: {name} = {value!r}: {e.message}", param_hint="--config"
+        ) from None
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -407,7 +421,6 @@ def analyze_cmd(run_dir: Path, data_spec: str, out_dir: Path, which: str, quiet:
     click.echo(f"wrote {out_dir}/summary.json, points.csv, spectra.npz, report.md")
 
 
-
 def _csv(kind: type) -> Callable[[click.Context, click.Parameter, Any], list[Any] | None]:
     def parse(_ctx: click.Context, _param: click.Parameter, value: Any) -> list[Any] | None:
         if value is None:
@@ -422,17 +435,36 @@ def _csv(kind: type) -> Callable[[click.Context, click.Parameter, Any], list[Any
 
 @main.command("plot")
 @click.argument("analysis_dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Directory for the figures.")
-@click.option("--format", "fmt", type=click.Choice(("png", "svg", "pdf")), default="png",
-              show_default=True)
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Directory for the figures.",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(("png", "svg", "pdf")), default="png", show_default=True
+)
 @click.option("--dpi", type=int, default=120, show_default=True)
-@click.option("--indices", callback=_csv(int), default=None,
-              help="Data-set positions of the points for the tangent images, e.g. 3,17,42.")
-@click.option("--labels", callback=_csv(str), default=None,
-              help="One label per analysis dir, e.g. cae,dae [default: the dir names].")
-@click.option("--seed", type=int, default=0, show_default=True,
-              help="Seeds the choice of points when --indices is not given.")
+@click.option(
+    "--indices",
+    callback=_csv(int),
+    default=None,
+    help="Data-set positions of the points for the tangent images, e.g. 3,17,42.",
+)
+@click.option(
+    "--labels",
+    callback=_csv(str),
+    default=None,
+    help="One label per analysis dir, e.g. cae,dae [default: the dir names].",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Seeds the choice of points when --indices is not given.",
+)
 @_friendly_errors
 def plot_cmd(analysis_dirs: tuple[Path, ...], out_dir: Path, fmt: str, dpi: int,
              indices: list[int] | None, labels: list[str] | None, seed: int) -> None:  # fmt: skip

@@ -79,7 +79,8 @@ def closed_form_available(model: Autoencoder) -> bool:
     return model.n_layers == 1
 
 
-def _require_closed(model: Autoencoder) -> None:
+def require_closed_form(model: Autoencoder) -> None:
+    """Raise ConfigError unless :func:`closed_form_available`."""
     if not closed_form_available(model):
         raise ConfigError(
             f"the closed-form penalty needs a single encoder layer; this encoder has "
@@ -100,7 +101,7 @@ def frobenius_sq_closed(model: Autoencoder, x: Tensor, *, slope: Tensor | None =
     Returns:
         (n_samples,).
     """
-    _require_closed(model)
+    require_closed_form(model)
     if slope is None:
         (slope,) = layer_slopes(model, x)
     row_sq = model.enc_weights[0].square().sum(dim=1)  # (d_h,): sum_i W_ji^2
@@ -232,7 +233,7 @@ def encoder_difference_sq(
     """
     method = resolve_method(model, method)
     if method == "closed":
-        _require_closed(model)
+        require_closed_form(model)
         (s1,) = layer_slopes(model, x)
         (s2,) = layer_slopes(model, x2)
         return (s1 - s2).square() @ model.enc_weights[0].square().sum(dim=1)

@@ -34,6 +34,7 @@ from manifold_cae.jacobian import (
     frobenius_sq_closed,
     frobenius_sq_exact,
     frobenius_sq_stochastic,
+    require_closed_form,
     resolve_method,
 )
 from manifold_cae.models import Autoencoder, activation_slope
@@ -170,6 +171,7 @@ def loss_terms(
             model, corrupt(x, cfg.corruption, cfg.noise, generator=generator), x
         )
     elif cfg.kind in ("cae", "cae-h") and resolve_method(model, cfg.penalty) == "closed":
+        require_closed_form(model)
         # One encoder pass serves both terms: the code for the decoder, the slope for J.
         (layer,) = model.trace(x)
         recon = reconstruction_loss(model, x, x, code=layer.activation)

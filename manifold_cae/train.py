@@ -95,8 +95,9 @@ def _as_source(X: Any, n_features: int, name: str) -> Any:
 def _gather(source: Any, idx: Tensor, device: torch.device) -> Tensor:
     if isinstance(source, Tensor):
         return source[idx].to(device)
-    rows = np.sort(idx.numpy())  # memmaps read faster in order; the batch is a set anyway
-    return torch.from_numpy(np.asarray(source[rows], dtype=np.float32)).to(device)
+    # Keep the shuffled order: corruption noise is drawn row by row, so a memmap must
+    # give the batch in the same order as an in-memory array to train identically.
+    return torch.from_numpy(np.asarray(source[idx.numpy()], dtype=np.float32)).to(device)
 
 
 def _make_optimizer(model: Autoencoder, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -246,6 +247,12 @@ def fit(
         model.eval()
         record: dict[str, Any] = {"epoch": epoch + 1, **sums}
         record["jacobian_norm"] = mean_jacobian_norm(model, monitor, seed=tcfg.seed)
+        finite = all(bool(torch.isfinite(p).all()) for p in model.parameters())
+        if not (finite and math.isfinite(record["jacobian_norm"])):
+            # The last step of the epoch blew the weights up: report it, save nothing.
+            _diverged(
+                torch.tensor(float("nan")), epoch, batch, config, run_dir, start_epoch, history
+            )
         if held is not None:
             record["held_out_reconstruction"] = mean_reconstruction(model, held)
         record["seconds"] = time.perf_counter() - t0

@@ -114,7 +114,7 @@ def main() -> None:
     xs = torch.from_numpy(X[torch.randperm(len(X), generator=gen)[: args.points].numpy()])
     print(f"bench_analysis: d_x={d_x} d_h={args.n_hidden} device={args.device} "
           f"torch={torch.__version__} threads={torch.get_num_threads()} "
-          f"model={'CAE trained %d epochs' % args.epochs if args.epochs else 'random'}")  # fmt: skip
+          f"model={f'CAE trained {args.epochs} epochs' if args.epochs else 'random'}")  # fmt: skip
 
     t0 = time.perf_counter()
     s_ref, vt_ref = naive(model, xs[: args.naive_points])
@@ -142,9 +142,10 @@ def main() -> None:
 
     # accuracy against float64 SVD of the autograd Jacobian
     x_acc = xd[: args.naive_points]
-    j64 = torch.stack(
-        [torch.autograd.functional.jacobian(model.double().encode, xi.double().cpu()) for xi in x_acc]
-    ).numpy()  # fmt: skip
+    m64 = model.double()
+    j64 = np.stack(
+        [torch.autograd.functional.jacobian(m64.encode, xi.double().cpu()).numpy() for xi in x_acc]
+    )
     model.float()
     _, s64, vt64 = np.linalg.svd(j64)
     sg = full_spectrum(FactoredJacobian(m, x_acc)).cpu().numpy()
@@ -155,18 +156,25 @@ def main() -> None:
         scipy.linalg.subspace_angles(top.vectors[i].double().cpu().numpy(), vt64[i, :10].T).max()
         for i in range(len(x_acc))
     )
-    print(f"  full spectra, Gram + eigvalsh       : {full_gram * 1e3:8.2f} ms/point  "
-          f"{t_naive / full_gram:6.1f}x faster (target >= 10x); top-10 max rel err {err_full:.1e}")
-    print(f"  full spectra, exact SVD             : {full_svd * 1e3:8.2f} ms/point  "
-          f"{t_naive / full_svd:6.1f}x faster")
+    print(
+        f"  full spectra, Gram + eigvalsh       : {full_gram * 1e3:8.2f} ms/point  "
+        f"{t_naive / full_gram:6.1f}x faster (target >= 10x); top-10 max rel err {err_full:.1e}"
+    )
+    print(
+        f"  full spectra, exact SVD             : {full_svd * 1e3:8.2f} ms/point  "
+        f"{t_naive / full_svd:6.1f}x faster"
+    )
     print(f"  top-10 tangents, block Krylov       : {topk * 1e3:8.2f} ms/point  "
           f"{t_naive / topk:6.1f}x faster (target >= 50x); sigma max rel err {err_top:.1e}, "
-          f"max subspace angle {ang:.1e} rad, dense fallbacks {int(top.dense_fallback.sum())}")  # fmt: skip
+          f"max subspace angle {ang:.1e} rad, "
+          f"dense fallbacks {int(top.dense_fallback.sum())}")  # fmt: skip
     del s_ref, vt_ref
 
     for n in [int(v) for v in args.rss.split(",") if v]:
         for full in (False, True) if n <= 5000 else (False,):
-            cmd = [sys.executable, __file__, "--rss-child", str(n)] + (["--rss-full"] if full else [])
+            cmd = [sys.executable, __file__, "--rss-child", str(n)] + (
+                ["--rss-full"] if full else []
+            )
             out = subprocess.run(cmd, capture_output=True, text=True, check=True, env=os.environ)
             r = json.loads(out.stdout.strip().splitlines()[-1])
             mode = "full spectra" if full else "top-k only"

@@ -96,18 +96,14 @@ def test_top_k_matches_numpy_svd(hidden, activation, d_x, dtype, seed):
     model = make_model(hidden, activation, d_x, seed, scale=2.0, dtype=dtype)
     x = torch.randn(16, d_x, generator=torch.Generator().manual_seed(seed), dtype=dtype)
     s_ref, vt_ref = reference_svd(model, x)
-    top = top_singular(
-        FactoredJacobian(model, x), k, generator=torch.Generator().manual_seed(seed)
-    )
+    top = top_singular(FactoredJacobian(model, x), k, generator=torch.Generator().manual_seed(seed))
     rtol = 1e-4
     np.testing.assert_allclose(top.values.double().numpy(), s_ref[:, :k], rtol=rtol)
     gap = s_ref[:, k - 1] / s_ref[:, k]
     for i in range(len(x)):
         if gap[i] < 1.01:  # no well-defined subspace to compare
             continue
-        angle = scipy.linalg.subspace_angles(
-            top.vectors[i].double().numpy(), vt_ref[i, :k].T
-        ).max()
+        angle = scipy.linalg.subspace_angles(top.vectors[i].double().numpy(), vt_ref[i, :k].T).max()
         assert angle < 1e-3, f"point {i}: subspace angle {angle} rad"
     # the sign convention: largest-magnitude entry of each vector positive
     v = top.vectors.double()
@@ -166,7 +162,9 @@ def test_contraction_of_linear_encoder_equals_its_scale(seed):
     """h = c Q x with orthonormal Q: every ratio equals c, at every radius."""
     d_x, d_h, c = 5, 8, 0.37
     model = Autoencoder(ModelConfig(d_x, (d_h,), "linear", "linear"), dtype=torch.float64)
-    q = torch.linalg.qr(torch.randn(d_h, d_x, generator=torch.Generator().manual_seed(seed)).double()).Q
+    q = torch.linalg.qr(
+        torch.randn(d_h, d_x, generator=torch.Generator().manual_seed(seed)).double()
+    ).Q
     with torch.no_grad():
         model.enc_weights[0].copy_(c * q)
     x0 = torch.randn(40, d_x, dtype=torch.float64, generator=torch.Generator().manual_seed(seed))
@@ -202,11 +200,16 @@ def sphere_model():
 def test_streaming_equals_one_batch(sphere_model):
     ds, model = sphere_model
     kwargs = dict(points=150, store_points=20, contraction_points=50, seed=3)
-    small = analyze(model, ds.X, tangents=ds.tangents, config=AnalysisConfig(chunk_size=7, **kwargs))
-    big = analyze(model, ds.X, tangents=ds.tangents, config=AnalysisConfig(chunk_size=500, **kwargs))
+    small = analyze(
+        model, ds.X, tangents=ds.tangents, config=AnalysisConfig(chunk_size=7, **kwargs)
+    )
+    big = analyze(
+        model, ds.X, tangents=ds.tangents, config=AnalysisConfig(chunk_size=500, **kwargs)
+    )
     np.testing.assert_array_equal(small.indices, big.indices)
-    for field in ("top_values", "count_above", "frobenius", "saturation", "spectrum_mean",
-                  "angle_cae_truth", "angle_pca_truth", "saturation_per_unit", "stored_spectra"):  # fmt: skip
+    fields = ("top_values", "count_above", "frobenius", "saturation", "spectrum_mean",
+              "angle_cae_truth", "angle_pca_truth", "saturation_per_unit", "stored_spectra")  # fmt: skip
+    for field in fields:
         np.testing.assert_allclose(getattr(small, field), getattr(big, field), rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(
         np.abs(small.stored_tangents), np.abs(big.stored_tangents), atol=1e-4
@@ -283,9 +286,13 @@ def test_analyze_cli_writes_all_outputs(tmp_path):
         assert z["indices"].shape == (10,)
     assert "Singular-value report" in (out / "report.md").read_text()
 
-    bad = runner.invoke(main, ["analyze", str(tmp_path / "nope"), "--data", spec, "--out", str(out)])
+    bad = runner.invoke(
+        main, ["analyze", str(tmp_path / "nope"), "--data", spec, "--out", str(out)]
+    )
     assert bad.exit_code == 1 and "no checkpoint" in bad.output
     bad = runner.invoke(main, ["analyze", str(run), "--data", "digits", "--out", str(out)])
     assert bad.exit_code == 1 and "64 features" in bad.output
-    bad = runner.invoke(main, ["analyze", str(run), "--data", spec, "--top-k", "9", "--out", str(out)])
+    bad = runner.invoke(
+        main, ["analyze", str(run), "--data", spec, "--top-k", "9", "--out", str(out)]
+    )
     assert bad.exit_code == 2 and "top_k=9" in bad.output

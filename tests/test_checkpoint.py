@@ -1,0 +1,324 @@
+"""Checkpoints: exact round trips, every corrupt-file path raising CheckpointError with the
+file's name, no unpickling, and atomic writes."""
+
+from __future__ import annotations
+
+import json
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+import manifold_cae.checkpoint as checkpoint_module
+from manifold_cae import (
+    Autoencoder,
+    CheckpointError,
+    ConfigError,
+    ModelConfig,
+    ObjectiveConfig,
+    RunConfig,
+    TrainConfig,
+    load_checkpoint,
+    load_model,
+    save_model,
+)
+from manifold_cae.checkpoint import load_train_state, save_train_state
+
+D_X = 6
+
+
+def make_run(hidden, tied, generator, dtype=torch.float32) -> tuple[Autoencoder, RunConfig]:
+    mcfg = ModelConfig(D_X, hidden, activation="tanh", output="linear", tied=tied)
+    model = Autoencoder(mcfg, generator=generator, dtype=dtype)
+    with torch.no_grad():  # non-zero biases, so a bias mix-up would show
+        for b in [*model.enc_biases, *model.dec_biases]:
+            b.copy_(torch.randn(b.shape, generator=generator, dtype=dtype))
+    cfg = RunConfig(
+        mcfg,
+        ObjectiveConfig(kind="cae-h", lam=0.25, gamma=0.5, n_corrupt=2),
+        TrainConfig(epochs=9, lr=3e-3, seed=11),
+        data={"spec": "swiss-roll", "n_samples": 100, "sha256": "ab" * 32},
+    )
+    return model, cfg
+
+
+def read_raw(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    with safe_open(str(path), framework="pt") as f:
+        return {k: f.get_tensor(k) for k in f.keys()}, dict(f.metadata())
+
+
+@pytest.fixture
+def saved(tmp_path, generator) -> Path:
+    model, cfg = make_run((5,), True, generator)
+    return save_model(model, tmp_path / "good" / "model.safetensors", config=cfg, epoch=3)
+
+
+# ------------------------------------------------------------------ round trip
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize(
+    ("hidden", "tied"), [((5,), True), ((5,), False), ((5, 4, 3), True), ((5, 4, 3), False)]
+)
+def test_round_trip_rebuilds_the_exact_model(hidden, tied, dtype, generator, tmp_path):
+    model, cfg = make_run(hidden, tied, generator, dtype)
+    path = save_model(model, tmp_path / "run", config=cfg, epoch=7)
+    assert path == tmp_path / "run" / "model.safetensors"
+    assert path.is_file()
+
+    ckpt = load_checkpoint(tmp_path / "run")
+    assert ckpt.config == cfg
+    assert ckpt.config.model.hidden == hidden  # a tuple again, not a JSON list
+    assert ckpt.epoch == 7
+    assert ckpt.path == path
+    loaded = ckpt.model
+    assert loaded.config == model.config
+    want, got = model.state_dict(), loaded.state_dict()
+    assert want.keys() == got.keys()
+    for k in want:
+        assert got[k].dtype == dtype
+        assert torch.equal(got[k], want[k]), k
+    x = torch.randn(10, D_X, generator=generator, dtype=dtype)
+    assert torch.equal(loaded.encode(x), model.encode(x))
+    assert torch.equal(loaded(x), model(x))
+    if tied:
+        assert len(loaded.dec_weights) == 0
+
+
+def test_load_model_accepts_run_dir_or_file(saved):
+    from_dir = load_model(saved.parent)
+    from_file = load_model(saved)
+    from_str = load_model(str(saved))
+    for other in (from_file, from_str):
+        for p, q in zip(from_dir.parameters(), other.parameters(), strict=True):
+            assert torch.equal(p, q)
+
+
+def test_saving_with_a_config_of_another_model_is_refused(generator, tmp_path):
+    model, _ = make_run((5,), True, generator)
+    other = RunConfig(ModelConfig(D_X, (4,)))
+    with pytest.raises(ConfigError, match="does not describe"):
+        save_model(model, tmp_path / "m.safetensors", config=other, epoch=1)
+    assert not (tmp_path / "m.safetensors").exists()
+
+
+# -------------------------------------------------------------- corrupt files
+
+
+def _missing(tmp: Path, good: Path) -> Path:
+    return tmp / "absent.safetensors"
+
+
+def _dir_without_model(tmp: Path, good: Path) -> Path:
+    (tmp / "emptyrun").mkdir()
+    return tmp / "emptyrun"
+
+
+def _empty(tmp: Path, good: Path) -> Path:
+    p = tmp / "empty.safetensors"
+    p.write_bytes(b"")
+    return p
+
+
+def _truncated(tmp: Path, good: Path) -> Path:
+    raw = good.read_bytes()
+    p = tmp / "half.safetensors"
+    p.write_bytes(raw[: len(raw) // 2])
+    return p
+
+
+def _last_byte_cut(tmp: Path, good: Path) -> Path:
+    p = tmp / "short.safetensors"
+    p.write_bytes(good.read_bytes()[:-1])
+    return p
+
+
+def _garbage(tmp: Path, good: Path) -> Path:
+    p = tmp / "garbage.safetensors"
+    p.write_bytes(np.random.default_rng(0).bytes(good.stat().st_size))
+    return p
+
+
+def _garbage_small_header(tmp: Path, good: Path) -> Path:
+    # A plausible header length followed by bytes that are not JSON.
+    p = tmp / "badheader.safetensors"
+    p.write_bytes((64).to_bytes(8, "little") + np.random.default_rng(1).bytes(200))
+    return p
+
+
+def _foreign_safetensors(tmp: Path, good: Path) -> Path:
+    tensors, _ = read_raw(good)
+    p = tmp / "foreign.safetensors"
+    save_file(tensors, str(p))  # no metadata at all
+    return p
+
+
+def _with_meta(**changes):
+    def build(tmp: Path, good: Path) -> Path:
+        tensors, meta = read_raw(good)
+        for k, v in changes.items():
+            if v is None:
+                del meta[k]
+            else:
+                meta[k] = v
+        p = tmp / f"meta_{'_'.join(changes)}.safetensors"
+        save_file(tensors, str(p), metadata=meta)
+        return p
+
+    return build
+
+
+def _with_tensors(edit):
+    def build(tmp: Path, good: Path) -> Path:
+        tensors, meta = read_raw(good)
+        edit(tensors)
+        p = tmp / "edited.safetensors"
+        save_file(tensors, str(p), metadata=meta)
+        return p
+
+    return build
+
+
+CORRUPT = {
+    "missing": (_missing, "no checkpoint"),
+    "dir without model": (_dir_without_model, "no checkpoint"),
+    "empty": (_empty, "empty"),
+    "truncated": (_truncated, "truncated or corrupt"),
+    "last byte cut": (_last_byte_cut, "truncated or corrupt"),
+    "garbage": (_garbage, "truncated or corrupt"),
+    "garbage header": (_garbage_small_header, "truncated or corrupt"),
+    "foreign safetensors": (_foreign_safetensors, "not a manifold_cae checkpoint"),
+    "format_version 99": (_with_meta(format_version="99"), "format 99"),
+    "no config": (_with_meta(config=None), "run config"),
+    "config not json": (_with_meta(config="{model"), "run config"),
+    "config unknown key": (
+        _with_meta(config=json.dumps({"model": {"n_features": 6, "depth": 2}})),
+        "run config",
+    ),
+    "tensor dropped": (
+        _with_tensors(lambda t: t.pop("dec_biases.0")),
+        r"missing \['dec_biases.0'\]",
+    ),
+    "tensor added": (
+        _with_tensors(lambda t: t.update({"dec_weights.0": torch.zeros(D_X, 5)})),
+        "unexpected",
+    ),
+    "wrong shape": (
+        _with_tensors(lambda t: t.update({"enc_weights.0": torch.zeros(4, D_X)})),
+        "shape mismatches",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(CORRUPT))
+def test_bad_checkpoints_raise_checkpoint_error_naming_the_file(case, saved, tmp_path):
+    build, match = CORRUPT[case]
+    path = build(tmp_path, saved)
+    with pytest.raises(CheckpointError, match=match) as info:
+        load_checkpoint(path)
+    assert str(path) in str(info.value)
+    with pytest.raises(CheckpointError):
+        load_model(path)
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        _with_meta(format_version="one"),
+        _with_meta(epoch="last"),
+        _with_tensors(lambda t: t.update({k: v.to(torch.int32) for k, v in t.items()})),
+    ],
+    ids=["format_version not int", "epoch not int", "integer tensors"],
+)
+def test_malformed_metadata_or_dtypes_raise_checkpoint_error(build, saved, tmp_path):
+    path = build(tmp_path, saved)
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(path)
+    assert str(path) in str(info.value)
+
+
+# ---------------------------------------------------------------- no pickle
+
+
+def test_loading_never_unpickles(saved, tmp_path, monkeypatch, generator):
+    model, cfg = make_run((5,), True, generator)
+    opt = torch.optim.Adam(model.parameters())
+    model(torch.randn(3, D_X, generator=generator)).square().sum().backward()
+    opt.step()
+    state_path = save_train_state(
+        tmp_path / "train_state.safetensors", optimizer=opt,
+        generators={"noise": generator}, epoch=3, config=cfg,
+    )  # fmt: skip
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("unpickling is not allowed when loading a checkpoint")
+
+    monkeypatch.setattr(pickle, "load", forbidden)
+    monkeypatch.setattr(pickle, "loads", forbidden)
+    monkeypatch.setattr(torch, "load", forbidden)
+    ckpt = load_checkpoint(saved)
+    assert ckpt.epoch == 3
+    state = load_train_state(state_path)
+    assert state.epoch == 3
+    assert torch.equal(state.rng_states["noise"], generator.get_state())
+
+
+def test_train_state_round_trip_restores_the_optimizer(generator, tmp_path):
+    model, cfg = make_run((5,), True, generator, torch.float64)
+    x = torch.randn(4, D_X, generator=generator, dtype=torch.float64)
+    opt = torch.optim.Adam(model.parameters(), lr=0.1)
+    for _ in range(2):
+        opt.zero_grad()
+        model(x).square().sum().backward()
+        opt.step()
+    path = save_train_state(tmp_path / "s.safetensors", optimizer=opt, generators={},
+                            epoch=2, config=cfg)  # fmt: skip
+    twin = Autoencoder(model.config, dtype=torch.float64)
+    twin.load_state_dict(model.state_dict())
+    twin_opt = torch.optim.Adam(twin.parameters(), lr=0.1)
+    state = load_train_state(path)
+    assert state.config == cfg
+    twin_opt.load_state_dict(state.optimizer_state)
+    for m, o in ((model, opt), (twin, twin_opt)):  # one more step each: bitwise the same
+        o.zero_grad()
+        m(x).square().sum().backward()
+        o.step()
+    for p, q in zip(model.parameters(), twin.parameters(), strict=True):
+        assert torch.equal(p, q)
+
+
+def test_missing_train_state_is_a_checkpoint_error(tmp_path):
+    with pytest.raises(CheckpointError, match=r"train_state\.safetensors is missing"):
+        load_train_state(tmp_path / "train_state.safetensors")
+
+
+# ------------------------------------------------------------- atomic writes
+
+
+def failing_writer(tensors, filename, metadata=None):
+    """Write part of a file, then fail, like a full disk or a crash mid-write."""
+    Path(filename).write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{partial")
+    raise OSError("No space left on device")
+
+
+def test_interrupted_write_leaves_the_previous_checkpoint_intact(saved, monkeypatch, generator):
+    before = saved.read_bytes()
+    newer, cfg = make_run((5,), True, generator)
+    monkeypatch.setattr(checkpoint_module, "save_file", failing_writer)
+    with pytest.raises(OSError, match="No space left"):
+        save_model(newer, saved, config=cfg, epoch=4)
+    assert saved.read_bytes() == before
+    assert [p.name for p in saved.parent.iterdir()] == ["model.safetensors"]  # no temp files
+    assert load_checkpoint(saved).epoch == 3
+
+
+def test_interrupted_first_write_leaves_nothing(tmp_path, monkeypatch, generator):
+    model, cfg = make_run((5,), True, generator)
+    monkeypatch.setattr(checkpoint_module, "save_file", failing_writer)
+    with pytest.raises(OSError):
+        save_model(model, tmp_path / "run", config=cfg, epoch=1)
+    assert list((tmp_path / "run").iterdir()) == []

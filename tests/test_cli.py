@@ -1,0 +1,240 @@
+"""The ``manifold-cae`` command through click's CliRunner: help, training runs, resume,
+TOML configs, and clean errors (exit 2 for bad options, 1 for bad data or runs; never a
+traceback)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner, Result
+
+from manifold_cae import __version__, load_checkpoint, load_dataset, load_model
+from manifold_cae.cli import main
+
+SPEC = "swiss-roll:n_samples=200"
+
+
+def invoke(*args: str) -> Result:
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def train(out: Path, *extra: str, epochs: int = 1) -> Result:
+    return invoke("train", "--data", SPEC, "--epochs", epochs, "--hidden", "8", "--out", out,
+                  "-q", *extra)  # fmt: skip
+
+
+def assert_clean_failure(result: Result, code: int, *fragments: str) -> None:
+    """Exit ``code`` through click (SystemExit), with a message and no traceback."""
+    assert result.exit_code == code, result.output
+    assert isinstance(result.exception, SystemExit), repr(result.exception)
+    assert "Traceback" not in result.output
+    assert "Error" in result.output
+    for fragment in fragments:
+        assert fragment in result.output, result.output
+
+
+def history(run: Path) -> list[dict]:
+    return json.loads((run / "history.json").read_text())["epochs"]
+
+
+# ----------------------------------------------------------------------- help
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--help"], ["contractive autoencoders", "train", "datasets"]),
+        (["train", "--help"], ["Train an autoencoder", "--data", "--model", "--resume", "--lam"]),
+        (["datasets", "--help"], ["List the built-in data sets"]),
+    ],
+)
+def test_help(args, expected):
+    result = invoke(*args)
+    assert result.exit_code == 0
+    for text in expected:
+        assert text in result.output
+
+
+def test_version():
+    result = invoke("--version")
+    assert result.exit_code == 0
+    assert __version__ in result.output
+
+
+def test_datasets_lists_builtin_sets():
+    result = invoke("datasets")
+    assert result.exit_code == 0
+    names = [line.split()[0] for line in result.output.splitlines() if line.strip()]
+    assert "swiss-roll" in names
+    assert "digits" in names
+
+
+# ---------------------------------------------------------------------- train
+
+
+def test_train_writes_a_loadable_run(tmp_path):
+    run = tmp_path / "cae"
+    result = train(run, "--model", "cae", epochs=2)
+    assert result.exit_code == 0, result.output
+    assert "trained" not in result.output  # -q
+    assert (run / "model.safetensors").is_file()
+    assert len(history(run)) == 2
+    ds = load_dataset(SPEC)
+    code = load_model(run).encode(torch.from_numpy(ds.X))
+    assert code.shape == (200, 8)
+    assert torch.isfinite(code).all()
+    cfg = load_checkpoint(run).config
+    assert cfg.objective.kind == "cae"
+    assert cfg.model.hidden == (8,)
+    assert cfg.model.output == "linear"  # auto: swiss-roll is not in [0, 1]
+    assert cfg.training.epochs == 2
+    assert cfg.data["spec"] == SPEC
+
+
+def test_train_without_quiet_reports_what_it_wrote(tmp_path):
+    result = invoke("train", "--data", SPEC, "--epochs", "1", "--hidden", "3", "--out",
+                    tmp_path / "r")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "trained cae on swiss-roll for 1 epochs" in result.output
+    assert str(tmp_path / "r" / "model.safetensors") in result.output
+
+
+@pytest.mark.parametrize("kind", ["ae", "dae", "cae-h", "rcae"])
+def test_each_model_kind_trains(kind, tmp_path):
+    result = train(tmp_path, "--model", kind)
+    assert result.exit_code == 0, result.output
+    ckpt = load_checkpoint(tmp_path)
+    assert ckpt.config.objective.kind == kind
+    assert ckpt.epoch == 1
+    assert np.isfinite(history(tmp_path)[0]["loss"])
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--lam", "-1"], "lam must be finite and >= 0"),
+        (["--hidden", "0"], "--hidden"),
+        (["--hidden", "8,x"], "--hidden"),
+        (["--model", "foo"], "foo"),
+        (["--noise", "2", "--corruption", "masking"], "noise"),
+        (["--penalty", "closed", "--hidden", "8,4", "--model", "cae"], "closed"),
+        (["--epochs", "0"], "epochs"),
+        (["--held-out", "1.5"], "held_out"),
+    ],
+)
+def test_bad_options_exit_2_with_a_message(args, fragment, tmp_path):
+    result = train(tmp_path / "run", *args)
+    assert_clean_failure(result, 2, fragment)
+    assert not (tmp_path / "run" / "model.safetensors").exists()
+
+
+def test_existing_run_needs_resume_or_overwrite(tmp_path):
+    assert train(tmp_path).exit_code == 0
+    before = (tmp_path / "model.safetensors").read_bytes()
+    result = train(tmp_path)
+    assert_clean_failure(result, 1, "already holds a run", "--resume")
+    assert (tmp_path / "model.safetensors").read_bytes() == before
+    assert train(tmp_path, "--overwrite").exit_code == 0
+
+
+def test_resume_continues_to_the_requested_epochs(tmp_path):
+    run = tmp_path / "resumed"
+    assert train(run, epochs=1).exit_code == 0
+    result = train(run, "--resume", epochs=3)
+    assert result.exit_code == 0, result.output
+    assert [r["epoch"] for r in history(run)] == [1, 2, 3]
+    assert load_checkpoint(run).epoch == 3
+    straight = tmp_path / "straight"
+    assert train(straight, epochs=3).exit_code == 0
+    a, b = load_model(run).state_dict(), load_model(straight).state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_resume_with_changed_options_is_refused(tmp_path):
+    assert train(tmp_path).exit_code == 0
+    result = train(tmp_path, "--resume", "--lam", "0.5", epochs=2)
+    assert_clean_failure(result, 1, "different configuration", "lam")
+
+
+# ------------------------------------------------------------------------ TOML
+
+
+def write_toml(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def test_config_file_is_applied_and_flags_override_it(tmp_path):
+    toml = write_toml(
+        tmp_path / "run.toml",
+        '[model]\nhidden = [6]\n\n[objective]\nmodel = "dae"\nnoise = 0.2\n\n'
+        "[training]\nepochs = 1\nbatch-size = 64\n",
+    )
+    result = invoke("train", "--data", SPEC, "--config", toml, "--out", tmp_path / "a", "-q")
+    assert result.exit_code == 0, result.output
+    cfg = load_checkpoint(tmp_path / "a").config
+    assert cfg.model.hidden == (6,)
+    assert cfg.objective.kind == "dae"
+    assert cfg.objective.noise == 0.2
+    assert cfg.training.epochs == 1
+    assert cfg.training.batch_size == 64
+    assert len(history(tmp_path / "a")) == 1
+
+    result = invoke("train", "--data", SPEC, "--config", toml, "--out", tmp_path / "b", "-q",
+                    "--epochs", "2", "--hidden", "5", "--model", "cae")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    cfg = load_checkpoint(tmp_path / "b").config
+    assert (cfg.model.hidden, cfg.objective.kind, cfg.training.epochs) == ((5,), "cae", 2)
+    assert cfg.objective.noise == 0.2  # not overridden: still from the file
+    assert len(history(tmp_path / "b")) == 2
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("[model]\nhiddden = [6]\n", "hiddden"),
+        ("[optimiser]\nlr = 0.1\n", "optimiser"),
+        ("[model\nhidden = [6]\n", "cannot read"),
+    ],
+)
+def test_bad_config_file_exits_2(text, fragment, tmp_path):
+    toml = write_toml(tmp_path / "bad.toml", text)
+    result = invoke("train", "--data", SPEC, "--config", toml, "--out", tmp_path / "r", "-q")
+    assert_clean_failure(result, 2, fragment)
+
+
+@pytest.mark.parametrize("text", ["[model]\nhidden = 6\n", '[training]\nlr = "0.01"\n'])
+def test_config_file_values_of_the_wrong_type_do_not_crash(text, tmp_path):
+    toml = write_toml(tmp_path / "typed.toml", text)
+    result = invoke("train", "--data", SPEC, "--epochs", "1", "--config", toml,
+                    "--out", tmp_path / "r", "-q")  # fmt: skip
+    assert result.exit_code in (0, 2), result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+# ------------------------------------------------------------------- bad data
+
+
+def test_missing_data_file_exits_1_naming_it(tmp_path):
+    missing = tmp_path / "nowhere.npy"
+    result = invoke("train", "--data", missing, "--out", tmp_path / "r", "-q")
+    assert_clean_failure(result, 1, str(missing))
+
+
+def test_data_with_nan_exits_1_naming_file_and_position(tmp_path):
+    X = np.random.default_rng(0).uniform(size=(30, 4))
+    X[12, 3] = np.nan
+    path = tmp_path / "points.npy"
+    np.save(path, X)
+    result = invoke("train", "--data", path, "--out", tmp_path / "r", "-q")
+    assert_clean_failure(result, 1, str(path), "row 12", "column 3")
+
+
+def test_sigmoid_output_on_data_outside_unit_interval_is_refused(tmp_path):
+    result = train(tmp_path / "r", "--output", "sigmoid")
+    assert_clean_failure(result, 1, "sigmoid", "[0, 1]", "--output linear")
+    assert not (tmp_path / "r" / "model.safetensors").exists()
