@@ -38,6 +38,7 @@ __all__ = [
     "FORMATS",
     "OKABE_ITO",
     "draw_all",
+    "draw_sweep",
     "model_color",
     "plot_activation_histogram",
     "plot_angle_distributions",
@@ -45,6 +46,7 @@ __all__ = [
     "plot_count_histogram",
     "plot_sat_bars",
     "plot_spectrum",
+    "plot_sweep",
     "plot_tangent_field",
     "plot_tangent_images",
     "plot_unit_saturation",
@@ -1215,3 +1217,68 @@ def _draw_saturation(
     plot_activation_histogram(ax_hist, ds, labs, colors=colors)
     plot_sat_bars(ax_bars, ds, labs, colors=colors)
     fig.suptitle(f"Saturation of hidden units — {_where(ds)}")
+
+
+_SWEEP_METRICS = (
+    ("count_mean", "mean count of σ > threshold"),
+    ("sat_percent", "SAT (%)"),
+    ("angle_mean", "tangent angle (degrees)"),
+)
+
+
+def plot_sweep(ax: Axes, rows: Sequence[dict[str, Any]], metric: str, ylabel: str) -> list[Artist]:
+    """One metric of a comparison against its swept parameter, one line per model.
+
+    Args:
+        ax: where to draw.
+        rows: per-run rows of ``comparison.json`` (keys model, sweep, value, seed, metric).
+        metric: which row field to plot; mean ± std over seeds at each value.
+        ylabel: the y-axis label.
+
+    Returns:
+        one ErrorbarContainer per swept model.
+    """
+    drawn: list[Artist] = []
+    swept = [r for r in rows if r.get("sweep") and r.get(metric) is not None]
+    models = list(dict.fromkeys(r["model"] for r in swept))
+    for i, model in enumerate(models):
+        mine = [r for r in swept if r["model"] == model and math.isfinite(float(r[metric]))]
+        values = sorted({float(r["value"]) for r in mine})
+        if not values:
+            continue
+        ys = [[float(r[metric]) for r in mine if float(r["value"]) == v] for v in values]
+        param = mine[0]["sweep"]
+        drawn.append(
+            ax.errorbar(
+                values, [np.mean(y) for y in ys], yerr=[np.std(y) for y in ys],
+                marker="o", capsize=3, color=model_color(i),
+                label=f"{model} (vs {'λ' if param == 'lam' else 'noise'})",
+            )
+        )  # fmt: skip
+    if not drawn:
+        raise ValueError(f"no swept runs with {metric}")
+    ax.set_xscale("log")
+    ax.set_xlabel("swept value: λ (contractive weight) or DAE noise level")
+    ax.set_ylabel(ylabel)
+    ax.legend()
+    return drawn
+
+
+def draw_sweep(
+    rows: Sequence[dict[str, Any]], out_dir: str | os.PathLike[str], *, fmt: str = "png",
+    dpi: int = 120,
+) -> Path:  # fmt: skip
+    """``sweep.<fmt>``: count of σ > 1, SAT and tangent angle against λ (or noise)."""
+    with matplotlib.rc_context(_RC):
+        fig = Figure(figsize=(14, 4.4), layout="constrained")
+        axes = fig.subplots(1, len(_SWEEP_METRICS))
+        for ax, (metric, ylabel) in zip(axes, _SWEEP_METRICS, strict=True):
+            try:
+                plot_sweep(ax, rows, metric, ylabel)
+            except ValueError as e:
+                ax.set_axis_off()
+                ax.text(0.5, 0.5, str(e), ha="center", va="center", transform=ax.transAxes)
+        fig.suptitle("Sweep: mean ± std over seeds")
+        path = Path(out_dir) / f"sweep.{fmt}"
+        atomic_write(path, lambda tmp: fig.savefig(tmp, format=fmt, dpi=dpi))
+    return path

@@ -77,7 +77,7 @@ def rss_child(n_points: int, full: bool) -> None:
     rng = np.random.default_rng(0)
     X = np.concatenate([X] * reps)[:n_points]
     X = np.clip(X + rng.normal(0, 0.01, X.shape).astype(np.float32), 0, 1)
-    model = trained_model(bench_data()[:1000], 1000, 1)
+    model = trained_model(bench_data(), 1000, 10)  # the same model as the timings use
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     t0 = time.perf_counter()
     cfg = AnalysisConfig(points=None, store_points=100, full_spectrum=full, top_k=10)

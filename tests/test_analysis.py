@@ -207,8 +207,10 @@ def test_streaming_equals_one_batch(sphere_model):
         model, ds.X, tangents=ds.tangents, config=AnalysisConfig(chunk_size=500, **kwargs)
     )
     np.testing.assert_array_equal(small.indices, big.indices)
-    fields = ("top_values", "count_above", "frobenius", "saturation", "spectrum_mean",
-              "angle_cae_truth", "angle_pca_truth", "saturation_per_unit", "stored_spectra")  # fmt: skip
+    fields = (
+        "top_values", "count_above", "frobenius", "saturation", "spectrum_mean",
+        "angle_cae_truth", "angle_pca_truth", "saturation_per_unit", "stored_spectra",
+    )  # fmt: skip
     for field in fields:
         np.testing.assert_allclose(getattr(small, field), getattr(big, field), rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(

@@ -60,6 +60,22 @@ class FactoredJacobian:
             rows = _rows_times(rows * s.unsqueeze(1), w)
         return rows.mT
 
+    def subset(self, mask: Tensor) -> FactoredJacobian:
+        """The Jacobians at the points where ``mask`` (n,) is true."""
+        sub = FactoredJacobian.__new__(FactoredJacobian)
+        sub.weights = self.weights
+        sub.slopes = [s[mask] for s in self.slopes]
+        sub.n_samples, sub.n_features, sub.n_hidden = int(mask.sum()), self.n_features, self.n_hidden
+        return sub
+
+    def to(self, dtype: torch.dtype) -> FactoredJacobian:
+        """A copy in another dtype."""
+        out = FactoredJacobian.__new__(FactoredJacobian)
+        out.weights = [w.to(dtype) for w in self.weights]
+        out.slopes = [s.to(dtype) for s in self.slopes]
+        out.n_samples, out.n_features, out.n_hidden = self.n_samples, self.n_features, self.n_hidden
+        return out
+
     def dense(self) -> Tensor:
         """J itself, (n, d_h, d_x)."""
         jac = self.slopes[0].unsqueeze(-1) * self.weights[0]
@@ -127,7 +143,7 @@ class TopSingular(NamedTuple):
     values: Tensor  # (n_samples, k), descending
     vectors: Tensor  # (n_samples, n_features, k): right singular vectors, the tangents
     residual: Tensor  # (n_samples,): max_i ||J^T J v_i - s_i^2 v_i|| / s_1^2
-    dense_fallback: Tensor  # (n_samples,) bool: points redone densely
+    dense_fallback: Tensor  # (n_samples,) bool: points that needed the dense eigendecomposition
 
 
 def _orthonormalize(v: Tensor) -> Tensor:
@@ -188,21 +204,23 @@ def top_singular(
     scale = values[:, :1].square().clamp_min(torch.finfo(values.dtype).tiny)
     residual = (resid / scale).amax(dim=1)
     redo = residual > tol
+    dense = torch.zeros_like(redo)
     if redo.any():
         values, vectors, residual = values.clone(), vectors.clone(), residual.clone()
-        v_d, vec_d = _dense_top(op, redo, k)
-        values[redo], vectors[redo] = v_d, vec_d
-        residual[redo] = 0.0
-    return TopSingular(values, fix_signs(vectors), residual, redo)
+        sub = op.subset(redo)
+        if 2 * q * b <= d // 2:  # a deeper Krylov space is still much cheaper than dense
+            again = top_singular(sub, k, generator=generator, block=b, n_blocks=2 * q, tol=tol)
+            values[redo], vectors[redo] = again.values, again.vectors
+            residual[redo], dense[redo] = again.residual, again.dense_fallback
+        else:
+            values[redo], vectors[redo] = _dense_top(sub, k)
+            residual[redo], dense[redo] = 0.0, True
+    return TopSingular(values, fix_signs(vectors), residual, dense)
 
 
-def _dense_top(op: FactoredJacobian, mask: Tensor, k: int) -> tuple[Tensor, Tensor]:
-    """Top-k by a float64 eigendecomposition of J^T J at the masked points."""
-    sub = FactoredJacobian.__new__(FactoredJacobian)
-    sub.weights = [w.double() for w in op.weights]
-    sub.slopes = [s[mask].double() for s in op.slopes]
-    sub.n_samples, sub.n_features, sub.n_hidden = int(mask.sum()), op.n_features, op.n_hidden
-    jac = sub.dense()
+def _dense_top(op: FactoredJacobian, k: int) -> tuple[Tensor, Tensor]:
+    """Top-k by a float64 eigendecomposition of J^T J."""
+    jac = op.to(torch.float64).dense()
     evals, evecs = torch.linalg.eigh(jac.mT @ jac)  # ascending, (m, d_x), (m, d_x, d_x)
     values = evals.flip(-1)[:, :k].clamp_min(0).sqrt()
     vectors = evecs.flip(-1)[:, :, :k]

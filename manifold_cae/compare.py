@@ -1,0 +1,438 @@
+"""A fair comparison of CAEs with denoising autoencoders and their kin.
+
+Every model in a study gets the same architecture, the same initial weights
+(the seed), the same train / held-out split, optimiser and epochs: only the
+objective differs. Each run is trained into ``OUT/runs/<name>/``, analysed on
+held-out points into ``OUT/analysis/<name>/``, and summarised in
+``OUT/comparison.json`` and ``OUT/report.md`` with the mean and standard
+deviation over seeds. A study that is interrupted can be re-run: complete runs
+and analyses are skipped, partial runs are resumed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from manifold_cae._io import atomic_write_json, atomic_write_text
+from manifold_cae.checkpoint import HISTORY_FILE, MODEL_FILE, load_checkpoint
+from manifold_cae.config import AnalysisConfig, ObjectiveConfig, RunConfig, TrainConfig
+from manifold_cae.data import Dataset, load_dataset
+from manifold_cae.errors import CheckpointError, ConfigError
+from manifold_cae.probe import linear_probe_accuracy
+from manifold_cae.report import SUMMARY
+from manifold_cae.runs import analyze_run, make_run_config, split, train_dataset
+
+# Model name -> the objective fields that make it (the rest come from the study).
+MODELS: dict[str, dict[str, Any]] = {
+    "ae": {"kind": "ae"},
+    "dae": {"kind": "dae", "corruption": "gaussian"},
+    "dae-g": {"kind": "dae", "corruption": "gaussian"},
+    "dae-b": {"kind": "dae", "corruption": "masking"},
+    "dae-sp": {"kind": "dae", "corruption": "salt-pepper"},
+    "cae": {"kind": "cae"},
+    "cae-h": {"kind": "cae-h"},
+    "rcae": {"kind": "rcae"},
+}
+METRICS = (
+    "held_out_reconstruction", "frobenius_mean", "sat_percent", "count_mean", "count_median",
+    "contraction_small", "contraction_medium", "contraction_large", "angle_mean",
+    "probe_accuracy", "train_seconds",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """What a comparison trains and analyses. Field names match ``compare``'s flags."""
+
+    data: str
+    models: tuple[str, ...] = ("ae", "dae", "cae")
+    hidden: tuple[int, ...] = (100,)
+    activation: str = "sigmoid"
+    output: str = "auto"
+    tied: bool = True
+    epochs: int = 50
+    batch_size: int = 128
+    lr: float = 1e-3
+    optimizer: str = "adam"
+    seeds: tuple[int, ...] = (0, 1, 2)
+    lam: tuple[float, ...] = (0.1,)  # contractive weight(s): several values make a sweep
+    noise: tuple[float, ...] = (0.3,)  # DAE corruption level(s)
+    gamma: float = 0.1
+    held_out: float = 0.2
+    device: str = "cpu"
+    analysis: AnalysisConfig = field(default_factory=lambda: AnalysisConfig(points=1000))
+
+    def __post_init__(self) -> None:
+        unknown = [m for m in self.models if m not in MODELS]
+        if unknown:
+            raise ConfigError(
+                f"unknown model name(s) {', '.join(unknown)}; choose from {', '.join(MODELS)}"
+            )
+        if len(set(self.models)) < 2:
+            raise ConfigError(
+                f"a comparison needs at least two different models; got {list(self.models)}. "
+                "Use 'manifold-cae train' for a single model"
+            )
+        if not self.seeds or not self.lam or not self.noise:
+            raise ConfigError("seeds, lam and noise each need at least one value")
+        if self.held_out <= 0:
+            raise ConfigError(
+                f"held_out must be > 0 to analyse held-out points; got {self.held_out}"
+            )
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    name: str  # directory name under runs/ and analysis/
+    model: str
+    seed: int
+    sweep: str | None  # "lam" or "noise" when this run is part of a sweep
+    value: float | None  # the swept value
+    objective: ObjectiveConfig
+
+
+def plan(study: StudyConfig) -> list[PlannedRun]:
+    """Every run the study needs, in a fixed order."""
+    runs = []
+    for model in study.models:
+        preset = MODELS[model]
+        kind = preset["kind"]
+        if kind in ("cae", "cae-h", "rcae"):
+            sweep, values = ("lam", study.lam) if len(study.lam) > 1 else (None, study.lam[:1])
+        elif kind == "dae":
+            sweep, values = (
+                ("noise", study.noise) if len(study.noise) > 1 else (None, study.noise[:1])
+            )
+        else:
+            sweep, values = None, (None,)
+        for value in values:
+            lam = value if sweep == "lam" else study.lam[0]
+            noise = value if sweep == "noise" else study.noise[0]
+            obj = ObjectiveConfig(**preset, lam=lam, noise=noise, gamma=study.gamma)
+            for seed in study.seeds:
+                tag = f"-{sweep}{value:g}" if sweep else ""
+                runs.append(PlannedRun(f"{model}{tag}-s{seed}", model, seed, sweep, value, obj))
+    return runs
+
+
+def _run_config(study: StudyConfig, ds: Dataset, run: PlannedRun) -> RunConfig:
+    training = TrainConfig(
+        epochs=study.epochs, batch_size=study.batch_size, lr=study.lr,
+        optimizer=study.optimizer, seed=run.seed, held_out=study.held_out, device=study.device,  # type: ignore[arg-type]
+    )  # fmt: skip
+    return make_run_config(
+        ds, hidden=study.hidden, activation=study.activation, output=study.output,  # type: ignore[arg-type]
+        tied=study.tied, objective=run.objective, training=training,
+    )  # fmt: skip
+
+
+def _train(ds: Dataset, config: RunConfig, run_dir: Path) -> str:
+    """Train, resume or skip; returns what was done."""
+    if (run_dir / MODEL_FILE).exists():
+        ckpt = load_checkpoint(run_dir)
+        if ckpt.config != config:
+            longer = dataclasses.replace(ckpt.config.training, epochs=config.training.epochs)
+            if dataclasses.replace(ckpt.config, training=longer) != config:
+                raise CheckpointError(
+                    f"{run_dir} holds a run with a different configuration than this study "
+                    "asks for; use another --out, or delete that directory"
+                )
+        if ckpt.epoch >= config.training.epochs:
+            return "skipped (complete)"
+        train_dataset(ds, config, out_dir=run_dir, resume=True, progress=False)
+        return "resumed"
+    train_dataset(ds, config, out_dir=run_dir, progress=False)
+    return "trained"
+
+
+def _metrics(
+    ds: Dataset, config: RunConfig, run: PlannedRun, run_dir: Path, an_dir: Path
+) -> dict[str, Any]:
+    summary = json.loads((an_dir / SUMMARY).read_text())
+    history = json.loads((run_dir / HISTORY_FILE).read_text())["epochs"]
+    curve = summary["contraction_curve"]
+    ratios, radii = curve["ratios"], curve["radii"]
+    picks = {"small": 0, "medium": len(ratios) // 2, "large": len(ratios) - 1}
+    ang = summary["tangent_angles_deg"]
+    angle = ang["cae"] if ang.get("cae") else ang["cae_vs_local_pca"]
+    probe = None
+    if ds.y is not None:
+        train_idx, held_idx = split(ds, config.training)
+        probe = linear_probe_accuracy(
+            load_checkpoint(run_dir).model, ds.X[train_idx], ds.y[train_idx],
+            ds.X[held_idx], ds.y[held_idx], seed=run.seed,
+        )  # fmt: skip
+    row: dict[str, Any] = {
+        "name": run.name, "model": run.model, "seed": run.seed,
+        "sweep": run.sweep, "value": run.value,
+        "lam": run.objective.lam if run.objective.kind in ("cae", "cae-h", "rcae") else None,
+        "noise": run.objective.noise if run.objective.kind == "dae" else None,
+        "held_out_reconstruction": history[-1].get("held_out_reconstruction"),
+        "frobenius_mean": summary["frobenius_norm"]["mean"],
+        "sat_percent": 100 * summary["saturation"]["mean_fraction"],
+        "count_mean": summary["count_above_threshold"]["mean"],
+        "count_median": summary["count_above_threshold"]["median"],
+        "angle_mean": angle["mean"] if angle else None,
+        "angle_reference": ang["reference"],
+        "probe_accuracy": probe,
+        "train_seconds": sum(r["seconds"] for r in history),
+    }  # fmt: skip
+    for size, i in picks.items():
+        row[f"contraction_{size}"] = ratios[i]
+        row[f"radius_{size}"] = radii[i]
+    return row
+
+
+def _aggregate(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Mean and std over seeds of each (model, swept value)."""
+    groups: dict[tuple[str, Any], list[dict[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault((r["model"], r["value"]), []).append(r)
+    out = []
+    for (model, value), rs in groups.items():
+        agg: dict[str, Any] = {"model": model, "sweep": rs[0]["sweep"], "value": value,
+                               "n_seeds": len(rs), "label": _label(rs[0])}  # fmt: skip
+        for m in METRICS:
+            vals = [r[m] for r in rs if r.get(m) is not None]
+            agg[m] = {"mean": float(np.mean(vals)), "std": float(np.std(vals))} if vals else None
+        out.append(agg)
+    return out
+
+
+def _label(row: dict[str, Any]) -> str:
+    return f"{row['model']} {row['sweep']}={row['value']:g}" if row["sweep"] else row["model"]
+
+
+@dataclass
+class StudyResult:
+    rows: list[dict[str, Any]]  # one per run (model x value x seed)
+    aggregate: list[dict[str, Any]]  # one per model (x swept value): mean and std over seeds
+    out_dir: Path
+    figures: list[Path] = field(default_factory=list)
+
+
+def run_study(
+    study: StudyConfig,
+    out_dir: str | Path,
+    *,
+    progress: bool | None = None,
+    log: Callable[[str], None] = print,
+    figures: bool = True,
+) -> StudyResult:
+    """Train and analyse every planned run, then write the report and figures."""
+    import sys
+
+    from tqdm.auto import tqdm
+
+    out = Path(out_dir)
+    runs = plan(study)
+    ds = load_dataset(study.data, seed=study.seeds[0])
+    by_seed = {s: load_dataset(study.data, seed=s) for s in study.seeds}
+    show = sys.stderr.isatty() if progress is None else progress
+    rows = []
+    bar = tqdm(runs, desc="compare", unit="run", disable=not show)
+    for run in bar:
+        bar.set_postfix_str(run.name)
+        ds = by_seed[run.seed]
+        config = _run_config(study, ds, run)
+        run_dir, an_dir = out / "runs" / run.name, out / "analysis" / run.name
+        did = _train(ds, config, run_dir)
+        metrics_path = an_dir / "metrics.json"
+        if did.startswith("skipped") and metrics_path.is_file():
+            rows.append(json.loads(metrics_path.read_text()))
+            log(f"{run.name}: {did}")
+            continue
+        analyze_run(
+            run_dir, study.data, config=study.analysis, which="held-out", out_dir=an_dir,
+            label=_label({"model": run.model, "sweep": run.sweep, "value": run.value}),
+            progress=False,
+        )  # fmt: skip
+        row = _metrics(ds, config, run, run_dir, an_dir)
+        atomic_write_json(metrics_path, row)
+        rows.append(row)
+        log(f"{run.name}: {did}, analysed")
+    bar.close()
+    result = StudyResult(rows, _aggregate(rows), out)
+    atomic_write_json(
+        out / "comparison.json",
+        {"study": _study_dict(study), "runs": rows, "models": result.aggregate},
+    )
+    atomic_write_text(out / "report.md", report_markdown(study, result))
+    if figures:
+        result.figures = _draw(study, runs, result, out, log)
+    return result
+
+
+def _study_dict(study: StudyConfig) -> dict[str, Any]:
+    return dataclasses.asdict(study)
+
+
+def _draw(
+    study: StudyConfig,
+    runs: list[PlannedRun],
+    result: StudyResult,
+    out: Path,
+    log: Callable[[str], None],
+) -> list[Path]:
+    from manifold_cae import plots
+
+    first = [r for r in runs if r.seed == study.seeds[0]]
+    # overlays: one line per model, at the first seed and the first swept value
+    seen: dict[str, PlannedRun] = {}
+    for r in first:
+        seen.setdefault(r.model, r)
+    dirs = [out / "analysis" / r.name for r in seen.values()]
+    paths = plots.draw_all(dirs, out / "figures", labels=list(seen), log=log)
+    if any(r["sweep"] for r in result.rows):
+        paths.append(plots.draw_sweep(result.rows, out / "figures"))
+    return paths
+
+
+def _fmt(stat: dict[str, float] | None, spec: str = ".3g", scale: float = 1.0) -> str:
+    if stat is None or not math.isfinite(stat["mean"]):
+        return "n/a"
+    return f"{stat['mean'] * scale:{spec}} ± {stat['std'] * scale:{spec}}"
+
+
+def _findings(study: StudyConfig, result: StudyResult) -> list[str]:
+    """Plain-words statements, each checked against the numbers and the literature."""
+    base = [a for a in result.aggregate if a["sweep"] is None or a["value"] == a_first(a, result)]
+
+    def best(metric: str, *, low: bool = True) -> dict[str, Any] | None:
+        cands = [a for a in base if a.get(metric)]
+        return min(cands, key=lambda a: a[metric]["mean"] * (1 if low else -1)) if cands else None
+
+    def clear(a: dict[str, Any], b: dict[str, Any], metric: str) -> bool:
+        return abs(a[metric]["mean"] - b[metric]["mean"]) > a[metric]["std"] + b[metric]["std"]
+
+    def margin(winner: dict[str, Any], metric: str) -> str:
+        """Whether the winner is clear of every other model, given the spread over seeds."""
+        close = [a["label"] for a in base if a is not winner and a.get(metric)
+                 and not clear(winner, a, metric)]  # fmt: skip
+        return (
+            f" (not clearly ahead of {', '.join(close)}: within the spread over seeds)"
+            if close
+            else ""
+        )
+
+    lines = []
+    cae = next((a for a in base if a["model"] == "cae"), None)
+    fro = best("frobenius_mean")
+    if fro:
+        verdict = ""
+        if cae is not None:
+            verdict = (
+                " As in Rifai et al. (2011), the CAE is the most contractive."
+                if fro is cae
+                else " Rifai et al. (2011) found the CAE smallest; here it is not."
+            )
+        lines.append(
+            f"- Smallest mean ‖J_f‖_F: **{fro['label']}** ({_fmt(fro['frobenius_mean'])})"
+            f"{margin(fro, 'frobenius_mean')}.{verdict}"
+        )
+    for dae in (a for a in base if a["model"].startswith("dae")):
+        if cae is None:
+            break
+        higher = cae["sat_percent"]["mean"] > dae["sat_percent"]["mean"]
+        lines.append(
+            f"- Saturation: CAE {_fmt(cae['sat_percent'], '.1f')} % vs {dae['label']} "
+            f"{_fmt(dae['sat_percent'], '.1f')} %. "
+            + ("The CAE saturates more, as in the paper (86 % vs 18 % for DAE-g on MNIST)"
+               if higher else "Unlike the paper, the CAE does not saturate more")
+            + ("." if clear(cae, dae, "sat_percent") else "; within the spread over seeds.")
+        )  # fmt: skip
+    cnt = best("count_mean")
+    if cnt:
+        lines.append(
+            f"- Fewest expanding directions (σ > {study.analysis.threshold:g}): "
+            f"**{cnt['label']}** ({_fmt(cnt['count_mean'], '.2f')} on average)"
+            f"{margin(cnt, 'count_mean')}."
+        )
+    ang = best("angle_mean")
+    if ang:
+        truth = result.rows[0]["angle_reference"] == "truth"
+        lines.append(
+            f"- Tangent angle to {'the true tangents' if truth else 'local PCA (no truth known)'}:"
+            f" smallest for **{ang['label']}** ({_fmt(ang['angle_mean'], '.1f')} degrees)"
+            f"{margin(ang, 'angle_mean')}."
+        )
+    probe = best("probe_accuracy", low=False)
+    if probe:
+        lines.append(
+            f"- Linear-probe accuracy: best for **{probe['label']}** "
+            f"({_fmt(probe['probe_accuracy'], '.3f')}){margin(probe, 'probe_accuracy')}."
+        )
+    rec = best("held_out_reconstruction")
+    if rec:
+        lines.append(
+            f"- Lowest held-out reconstruction error: **{rec['label']}** "
+            f"({_fmt(rec['held_out_reconstruction'])}){margin(rec, 'held_out_reconstruction')}."
+        )
+    return lines
+
+
+def a_first(a: dict[str, Any], result: StudyResult) -> Any:
+    """The first swept value of a's model: the one the overlays and findings use."""
+    return next(r["value"] for r in result.rows if r["model"] == a["model"])
+
+
+def report_markdown(study: StudyConfig, result: StudyResult) -> str:
+    """The comparison report: findings in plain words, then the table."""
+    a0 = result.aggregate
+    n_seeds = len(study.seeds)
+    lines = [
+        f"# Comparison on `{study.data}`",
+        "",
+        f"Models {', '.join(study.models)}; hidden={list(study.hidden)}, {study.activation}, "
+        f"{'tied' if study.tied else 'untied'}; {study.epochs} epochs of {study.optimizer} "
+        f"(lr {study.lr:g}, batch {study.batch_size}); seeds {list(study.seeds)}; "
+        f"held-out fraction {study.held_out:g}. Only the objective differs between models. "
+        f"Values are mean ± std over {n_seeds} seed(s), measured on held-out points.",
+        "",
+        "## What it shows",
+        "",
+        *_findings(study, result),
+        "",
+        "## Table",
+        "",
+        "| model | held-out recon. | mean ‖J‖_F | SAT % | mean #σ>1 | median #σ>1 | "
+        "contraction small / medium / large r | tangent angle (deg) | linear probe | train s |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for a in a0:
+        lines.append(
+            f"| {a['label']} | {_fmt(a['held_out_reconstruction'])} | {_fmt(a['frobenius_mean'])} "
+            f"| {_fmt(a['sat_percent'], '.1f')} | {_fmt(a['count_mean'], '.2f')} "
+            f"| {_fmt(a['count_median'], '.1f')} | {_fmt(a['contraction_small'])} / "
+            f"{_fmt(a['contraction_medium'])} / {_fmt(a['contraction_large'])} "
+            f"| {_fmt(a['angle_mean'], '.1f')} | {_fmt(a['probe_accuracy'], '.3f')} "
+            f"| {_fmt(a['train_seconds'], '.1f')} |"
+        )
+    r0 = result.rows[0]
+    lines += [
+        "",
+        f"Contraction radii: small {r0['radius_small']:.3g}, medium {r0['radius_medium']:.3g}, "
+        f"large {r0['radius_large']:.3g} (the largest is the largest pairwise distance).",
+        f"Tangent angle: largest principal angle to {'the true tangent space' if r0['angle_reference'] == 'truth' else 'local-PCA tangents (no truth known)'}.",  # noqa: E501
+        "The linear probe is logistic regression on the codes (train → held-out), not the "
+        "paper's MLP fine-tuning.",
+        "",
+        "Per-run results are in `comparison.json`; figures in `figures/`; each run's "
+        "singular-value report in `analysis/<run>/report.md`.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def parse_floats(text: str | Sequence[float]) -> tuple[float, ...]:
+    """'0.01,0.1,1' -> (0.01, 0.1, 1.0)."""
+    if not isinstance(text, str):
+        return tuple(float(v) for v in text)
+    return tuple(float(v) for v in text.split(",") if v.strip())

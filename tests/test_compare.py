@@ -1,0 +1,161 @@
+"""compare: a fair study whose files agree with each run's own analysis, and that resumes."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from manifold_cae import ConfigError, load_dataset, load_model
+from manifold_cae.cli import main
+from manifold_cae.compare import StudyConfig, plan, run_study
+from manifold_cae.config import AnalysisConfig
+from manifold_cae.probe import linear_probe_accuracy
+from manifold_cae.runs import split
+
+TINY = dict(hidden=(8,), epochs=2, batch_size=64, analysis=AnalysisConfig(points=40, store_points=5,
+            contraction_points=20, n_radii=5))  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def study_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("study")
+    study = StudyConfig(
+        data="swiss-roll:n_samples=200", models=("ae", "dae", "cae"), seeds=(0, 1), **TINY
+    )
+    messages: list[str] = []
+    result = run_study(study, out, progress=False, log=messages.append)
+    return study, out, result, messages
+
+
+def test_every_file_is_written(study_dir):
+    _, out, result, _ = study_dir
+    names = [f"{m}-s{s}" for m in ("ae", "dae", "cae") for s in (0, 1)]
+    for name in names:
+        assert (out / "runs" / name / "model.safetensors").is_file()
+        for f in ("summary.json", "points.csv", "spectra.npz", "report.md", "metrics.json"):
+            assert (out / "analysis" / name / f).is_file(), (name, f)
+    assert (out / "report.md").is_file() and (out / "comparison.json").is_file()
+    figs = {p.name for p in (out / "figures").iterdir()}
+    assert {"spectrum.png", "contraction.png", "count_histogram.png", "saturation.png"} <= figs
+    assert {"tangent_field_cae.png", "angles_cae.png"} <= figs
+    assert len(result.figures) == len(figs)
+
+
+def test_rows_agree_with_per_run_summaries(study_dir):
+    _, out, _, _ = study_dir
+    comp = json.loads((out / "comparison.json").read_text())
+    assert [(r["model"], r["seed"]) for r in comp["runs"]] == [
+        (m, s) for m in ("ae", "dae", "cae") for s in (0, 1)
+    ]
+    for row in comp["runs"]:
+        summary = json.loads((out / "analysis" / row["name"] / "summary.json").read_text())
+        assert row["frobenius_mean"] == summary["frobenius_norm"]["mean"]
+        assert row["sat_percent"] == pytest.approx(100 * summary["saturation"]["mean_fraction"])
+        assert row["count_mean"] == summary["count_above_threshold"]["mean"]
+        assert row["angle_mean"] == summary["tangent_angles_deg"]["cae"]["mean"]
+        assert row["contraction_large"] == summary["contraction_curve"]["ratios"][-1]
+        hist = json.loads((out / "runs" / row["name"] / "history.json").read_text())["epochs"]
+        assert row["held_out_reconstruction"] == hist[-1]["held_out_reconstruction"]
+        assert summary["provenance"]["data"]["split"] == "held-out"
+    # aggregate = mean and std over the two seeds
+    for agg in comp["models"]:
+        vals = [r["frobenius_mean"] for r in comp["runs"] if r["model"] == agg["model"]]
+        assert agg["frobenius_mean"]["mean"] == pytest.approx(np.mean(vals))
+        assert agg["frobenius_mean"]["std"] == pytest.approx(np.std(vals))
+        assert agg["n_seeds"] == 2
+    report = (out / "report.md").read_text()
+    assert "## What it shows" in report and "| cae |" in report and "| dae |" in report
+
+
+def test_fair_setup_same_initialisation_and_split(study_dir):
+    """Models of one seed start from the same weights; only the objective differs."""
+    from manifold_cae.checkpoint import load_checkpoint
+    from manifold_cae.train import init_model
+
+    _, out, _, _ = study_dir
+    cfgs = {m: load_checkpoint(out / "runs" / f"{m}-s0").config for m in ("ae", "dae", "cae")}
+    for m in ("dae", "cae"):
+        assert cfgs[m].model == cfgs["ae"].model
+        assert cfgs[m].training == cfgs["ae"].training
+        assert cfgs[m].data == cfgs["ae"].data
+        assert cfgs[m].objective.kind == m
+    a, b = init_model(cfgs["ae"]), init_model(cfgs["cae"])
+    assert all((p == q).all() for p, q in zip(a.parameters(), b.parameters(), strict=True))
+
+
+def test_rerun_skips_complete_runs(study_dir):
+    study, out, result, _ = study_dir
+    before = {p: p.stat().st_mtime_ns for p in (out / "runs").rglob("model.safetensors")}
+    messages: list[str] = []
+    again = run_study(study, out, progress=False, log=messages.append, figures=False)
+    assert sum("skipped" in m for m in messages) == 6
+    after = {p: p.stat().st_mtime_ns for p in (out / "runs").rglob("model.safetensors")}
+    assert before == after
+    assert again.rows == result.rows
+
+
+def test_interrupted_run_is_resumed(tmp_path):
+    study = StudyConfig(data="swiss-roll:n_samples=200", models=("ae", "cae"), seeds=(0,), **TINY)
+    run_study(study, tmp_path, progress=False, log=lambda m: None, figures=False)
+    longer = StudyConfig(**{**study.__dict__, "epochs": 3})
+    messages: list[str] = []
+    run_study(longer, tmp_path, progress=False, log=messages.append, figures=False)
+    assert all("resumed" in m for m in messages), messages
+    hist = json.loads((tmp_path / "runs" / "cae-s0" / "history.json").read_text())["epochs"]
+    assert len(hist) == 3
+
+
+def test_probe_accuracy_matches_sklearn_on_labelled_data(tmp_path):
+    study = StudyConfig(data="digits", models=("ae", "cae"), seeds=(0,), **TINY)
+    result = run_study(study, tmp_path, progress=False, log=lambda m: None, figures=False)
+    ds = load_dataset("digits")
+    from manifold_cae.checkpoint import load_checkpoint
+
+    for row in result.rows:
+        ckpt = load_checkpoint(tmp_path / "runs" / row["name"])
+        tr, te = split(ds, ckpt.config.training)
+        acc = linear_probe_accuracy(
+            load_model(tmp_path / "runs" / row["name"]), ds.X[tr], ds.y[tr], ds.X[te], ds.y[te]
+        )
+        assert row["probe_accuracy"] == pytest.approx(acc)
+        assert 0.1 < acc <= 1.0  # ten classes: better than chance after two epochs
+
+
+def test_sweep_names_runs_and_draws_the_sweep_figure(tmp_path):
+    study = StudyConfig(
+        data="swiss-roll:n_samples=200", models=("dae", "cae"), seeds=(0,), lam=(0.01, 0.1),
+        noise=(0.1, 0.3), **TINY,
+    )  # fmt: skip
+    assert [r.name for r in plan(study)] == [
+        "dae-noise0.1-s0", "dae-noise0.3-s0", "cae-lam0.01-s0", "cae-lam0.1-s0",
+    ]  # fmt: skip
+    result = run_study(study, tmp_path, progress=False, log=lambda m: None)
+    assert (tmp_path / "figures" / "sweep.png").stat().st_size > 5000
+    assert {r["value"] for r in result.rows if r["model"] == "cae"} == {0.01, 0.1}
+
+
+@pytest.mark.parametrize(
+    ("models", "match"),
+    [(("ae", "vae"), "unknown model name"), (("cae",), "at least two"), (("cae", "cae"), "two")],
+)
+def test_bad_model_lists(models, match):
+    with pytest.raises(ConfigError, match=match):
+        StudyConfig(data="digits", models=models)
+
+
+def test_compare_cli(tmp_path):
+    runner = CliRunner()
+    args = [
+        "compare", "--data", "swiss-roll:n_samples=150", "--models", "ae,cae", "--seeds", "0",
+        "--epochs", "1", "--hidden", "6", "--points", "30", "--out", str(tmp_path), "-q",
+    ]  # fmt: skip
+    r = runner.invoke(main, args)
+    assert r.exit_code == 0, r.output
+    assert "report.md" in r.output
+    bad = runner.invoke(main, [*args[:4], "ae,foo", *args[5:]])
+    assert bad.exit_code == 2 and "unknown model name" in bad.output
+    one = runner.invoke(main, [*args[:4], "cae", *args[5:]])
+    assert one.exit_code == 2 and "at least two" in one.output
