@@ -9,7 +9,7 @@ the same process:
 - top-k tangents: block Krylov top-10 singular values and vectors.
 
 Accuracy is checked against a float64 SVD of the autograd Jacobian. Peak RSS
-is measured in child processes running ``analyze`` on 5,000 and 20,000 points
+is measured in child processes running ``analyze`` on 2,000 and 20,000 points
 with ``store_points=100``: if memory grew with n, the two would differ.
 
     python scripts/bench_analysis.py                 # d_x=784, d_h=1000, CAE trained on mnist5k
@@ -94,7 +94,7 @@ def main() -> None:
     ap.add_argument("--points", type=int, default=256, help="points for the engine timings")
     ap.add_argument("--epochs", type=int, default=10, help="CAE training epochs (0: random)")
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--rss", default="5000,20000", help="point counts for the RSS runs ('' = skip)")
+    ap.add_argument("--rss", default="2000,20000", help="point counts for the RSS runs ('' = skip)")
     ap.add_argument("--rss-child", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--rss-full", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -171,7 +171,7 @@ def main() -> None:
     del s_ref, vt_ref
 
     for n in [int(v) for v in args.rss.split(",") if v]:
-        for full in (False, True) if n <= 5000 else (False,):
+        for full in (True, False):
             cmd = [sys.executable, __file__, "--rss-child", str(n)] + (
                 ["--rss-full"] if full else []
             )
