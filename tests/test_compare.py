@@ -159,3 +159,26 @@ def test_compare_cli(tmp_path):
     assert bad.exit_code == 2 and "unknown model name" in bad.output
     one = runner.invoke(main, [*args[:4], "cae", *args[5:]])
     assert one.exit_code == 2 and "at least two" in one.output
+
+
+def test_demo_runs_both_studies_and_writes_an_index(tmp_path, monkeypatch):
+    """The demo's wiring, with its two studies shrunk to seconds."""
+    import dataclasses
+
+    from manifold_cae import demo
+
+    small = {
+        name: dataclasses.replace(s, epochs=1, seeds=(0,), hidden=(6,), analysis=TINY["analysis"])
+        for name, s in demo.DEMO_STUDIES.items()
+    }
+    monkeypatch.setattr(demo, "DEMO_STUDIES", small)
+    r = CliRunner().invoke(main, ["demo", "--out", str(tmp_path), "-q"])
+    assert r.exit_code == 0, r.output
+    assert "README.md" in r.output
+    index = (tmp_path / "README.md").read_text()
+    assert "## swiss-roll" in index and "## digits" in index
+    for name in ("swiss-roll", "digits"):
+        assert (tmp_path / name / "report.md").is_file()
+        assert (tmp_path / name / "figures" / "spectrum.png").is_file()
+    assert (tmp_path / "swiss-roll" / "figures" / "tangent_field_cae.png").is_file()
+    assert (tmp_path / "digits" / "figures" / "tangents_images_cae.png").is_file()

@@ -65,7 +65,8 @@ class FactoredJacobian:
         sub = FactoredJacobian.__new__(FactoredJacobian)
         sub.weights = self.weights
         sub.slopes = [s[mask] for s in self.slopes]
-        sub.n_samples, sub.n_features, sub.n_hidden = int(mask.sum()), self.n_features, self.n_hidden
+        sub.n_samples = int(mask.sum())
+        sub.n_features, sub.n_hidden = self.n_features, self.n_hidden
         return sub
 
     def to(self, dtype: torch.dtype) -> FactoredJacobian:
@@ -209,24 +210,30 @@ def top_singular(
         raise ValueError(f"k must be in [1, min(d_h, d_x) = {rank}]; got {k}")
     b = min(block or k + 4, d)
     q = max(1, min(n_blocks, d // b))
+    m = q * b
     w0 = op.weights[0]
     start = torch.randn((n, d, b), generator=generator, dtype=w0.dtype, device=w0.device)
-    blocks = [_orthonormalize(start)]
-    for _ in range(q - 1):
-        nxt = op.rmatmat(op.matmat(blocks[-1]))
-        basis = torch.cat(blocks, dim=-1)
+    basis = torch.empty((n, d, m), dtype=w0.dtype, device=w0.device)  # Q_0 .. Q_{q-1}
+    jq = torch.empty((n, op.n_hidden, m), dtype=w0.dtype, device=w0.device)  # J Q_i
+    basis[:, :, :b] = _orthonormalize(start)
+    for i in range(q):
+        cur = slice(i * b, (i + 1) * b)
+        jq[:, :, cur] = op.matmat(basis[:, :, cur])  # kept: J on the Krylov space, for free
+        if i == q - 1:
+            break
+        nxt = op.rmatmat(jq[:, :, cur])
+        done = basis[:, :, : (i + 1) * b]
         for _ in range(2):  # twice is enough (Kahan-Parlett) to keep the basis orthogonal
-            nxt = nxt - basis @ (basis.mT @ nxt)
-        blocks.append(_orthonormalize(nxt))
-    basis = torch.cat(blocks, dim=-1)  # (n, d_x, m)
-    jq = op.matmat(basis)  # J restricted to the Krylov space, (n, d_h, m)
+            nxt = nxt - done @ (done.mT @ nxt)
+        basis[:, :, (i + 1) * b : (i + 2) * b] = _orthonormalize(nxt)
     # Rayleigh-Ritz through the small Gram (J Q)^T (J Q): only its top-k pairs are used,
     # and those are far above the Gram route's accuracy floor.
     evals, z = torch.linalg.eigh(jq.mT @ jq)
+    z = z.flip(-1)[:, :, :k]
     values = evals.flip(-1)[:, :k].clamp_min(0).sqrt()
-    vectors = basis @ z.flip(-1)[:, :, :k]  # (n, d_x, k)
+    vectors = basis @ z  # (n, d_x, k)
 
-    av = op.rmatmat(op.matmat(vectors))
+    av = op.rmatmat(jq @ z)  # J^T J v, with J v = (J Q) z
     resid = (av - vectors * values.square().unsqueeze(1)).norm(dim=1)  # (n, k)
     scale = values[:, :1].square().clamp_min(torch.finfo(values.dtype).tiny)
     residual = (resid / scale).amax(dim=1)
