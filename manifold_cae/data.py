@@ -363,7 +363,12 @@ _GENERATORS: dict[str, tuple[Callable[..., Manifold], int, int, str]] = {
     "sphere": (sphere, 2, 3, "unit sphere, area-uniform"),
     "torus": (torus, 2, 3, "ring torus R=1, r=0.4, area-uniform"),
 }
-_PARAM_TYPES: dict[str, type] = {"n_samples": int, "noise": float, "ambient_dim": int}
+_PARAM_TYPES: dict[str, type] = {
+    "n_samples": int,
+    "noise": float,
+    "ambient_dim": int,
+    "scale": float,  # multiplies every coordinate, noise included; tangents are unchanged
+}
 
 
 # ------------------------------------------------------------------ real data
@@ -606,14 +611,20 @@ def load_dataset(spec: str, *, seed: int = 0) -> Dataset:
     """Load what ``--data SPEC`` names.
 
     Built-in names (``list_datasets``), ``mnist:DIR[:test]``, a .npy/.csv/.npz path, or a
-    synthetic manifold with parameters: ``"swiss-roll:n_samples=2000,noise=0.05,ambient_dim=10"``.
+    synthetic manifold with parameters: ``"swiss-roll:n_samples=2000,noise=0.05,ambient_dim=10"``
+    (``scale=5`` multiplies the coordinates, noise included: sigmoid units see more of a
+    manifold's curvature at a larger scale).
     ``seed`` seeds the synthetic generators and is ignored otherwise.
     """
     name, _, args = spec.partition(":")
     if name in _GENERATORS:
         gen, _, _, _ = _GENERATORS[name]
-        m = gen(**_parse_params(spec, args), seed=seed)
-        return _dataset(m.X, tangents=m.tangents, params=m.params, spec=spec, name=name)
+        params = _parse_params(spec, args)
+        scale = params.pop("scale", 1.0)
+        if not (math.isfinite(scale) and scale > 0):
+            raise DataError(f"{spec}: scale must be finite and > 0; got {scale!r}")
+        m = gen(**params, seed=seed)
+        return _dataset(m.X * scale, tangents=m.tangents, params=m.params, spec=spec, name=name)
     if spec == "digits":
         return load_digits_data()
     if spec == "mnist5k":

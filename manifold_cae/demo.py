@@ -17,15 +17,17 @@ from manifold_cae.config import AnalysisConfig
 
 DEMO_STUDIES: dict[str, StudyConfig] = {
     "swiss-roll": StudyConfig(
-        data="swiss-roll:n_samples=1500,noise=0.02",
+        # scale=5: coordinates up to ~7, so that sigmoid units can bend along the roll
+        # (at scale 1 they stay near-linear and no model finds the tangent plane).
+        data="swiss-roll:n_samples=1500,noise=0.02,scale=5",
         models=("ae", "dae", "cae"),
         hidden=(64,),
-        epochs=100,
+        epochs=300,
         lr=0.01,
         batch_size=64,
         seeds=(0, 1),
-        lam=(0.1,),
-        noise=(0.1,),
+        lam=(0.3,),
+        noise=(0.3,),
         analysis=AnalysisConfig(points=300, store_points=300, contraction_points=300),
     ),
     "digits": StudyConfig(

@@ -552,3 +552,12 @@ def test_split_property(n, held_out, seed):
         return
     assert len(train) >= 1 and (len(test) >= 1) == (held_out > 0)
     assert len(np.intersect1d(train, test)) == 0 and len(train) + len(test) == n
+
+
+def test_scale_parameter_scales_points_not_tangents():
+    base = load_dataset("swiss-roll:n_samples=50,noise=0.01", seed=3)
+    big = load_dataset("swiss-roll:n_samples=50,noise=0.01,scale=5", seed=3)
+    np.testing.assert_allclose(big.X, 5 * base.X, rtol=1e-6)
+    np.testing.assert_array_equal(big.tangents, base.tangents)
+    with pytest.raises(DataError, match="scale must be finite and > 0"):
+        load_dataset("circle:scale=0")
