@@ -350,7 +350,13 @@ def _findings(study: StudyConfig, result: StudyResult) -> list[str]:
             + ("." if clear(cae, dae, "sat_percent") else "; within the spread over seeds.")
         )  # fmt: skip
     cnt = best("count_mean")
-    if cnt:
+    counts = {a["count_mean"]["mean"] for a in base if a.get("count_mean")}
+    if len(counts) == 1:
+        lines.append(
+            f"- Every model has the same mean count of σ > {study.analysis.threshold:g} "
+            f"({counts.pop():.2f}): the threshold does not separate them here."
+        )
+    elif cnt:
         lines.append(
             f"- Fewest expanding directions (σ > {study.analysis.threshold:g}): "
             f"**{cnt['label']}** ({_fmt(cnt['count_mean'], '.2f')} on average)"
