@@ -116,6 +116,51 @@ def _convert_file_value(ctx: click.Context, name: str, value: Any, path: Path) -
         ) from None
 
 
+def _stack(*decorators: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """Apply click option decorators in the order they are listed."""
+
+    def apply(fn: Any) -> Any:
+        for deco in reversed(decorators):
+            fn = deco(fn)
+        return fn
+
+    return apply
+
+
+# Options shared by train and compare: the model's architecture and the optimiser.
+_architecture_options = _stack(
+    click.option(
+        "--hidden",
+        callback=_int_list,
+        default="100",
+        show_default=True,
+        help="Encoder layer sizes, e.g. 1000 or 1000,500.",
+    ),
+    click.option(
+        "--activation", type=click.Choice(ACTIVATIONS), default="sigmoid", show_default=True
+    ),
+    click.option(
+        "--output",
+        type=click.Choice(("auto", "sigmoid", "linear")),
+        default="auto",
+        show_default=True,
+        help="Decoder output; auto: sigmoid for data in [0, 1].",
+    ),
+    click.option(
+        "--tied/--untied",
+        default=True,
+        show_default=True,
+        help="Decoder weights are the transposed encoder weights.",
+    ),
+)
+_optimiser_options = _stack(
+    click.option("--epochs", type=int, default=50, show_default=True),
+    click.option("--batch-size", type=int, default=128, show_default=True),
+    click.option("--lr", type=float, default=1e-3, show_default=True),
+    click.option("--optimizer", type=click.Choice(OPTIMIZERS), default="adam", show_default=True),
+)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="manifold-cae")
 def main() -> None:
@@ -166,27 +211,7 @@ def datasets_cmd() -> None:
     show_default=True,
     help="Objective: plain AE, CAE, denoising AE, CAE+H, or reconstruction-contractive AE.",
 )
-@click.option(
-    "--hidden",
-    callback=_int_list,
-    default="100",
-    show_default=True,
-    help="Encoder layer sizes, e.g. 1000 or 1000,500.",
-)
-@click.option("--activation", type=click.Choice(ACTIVATIONS), default="sigmoid", show_default=True)
-@click.option(
-    "--output",
-    type=click.Choice(("auto", "sigmoid", "linear")),
-    default="auto",
-    show_default=True,
-    help="Decoder output; auto: sigmoid for data in [0, 1].",
-)
-@click.option(
-    "--tied/--untied",
-    default=True,
-    show_default=True,
-    help="Decoder weights are the transposed encoder weights.",
-)
+@_architecture_options
 @click.option(
     "--lam",
     type=float,
@@ -238,10 +263,7 @@ def datasets_cmd() -> None:
     help="Hutchinson probes per example (--penalty stochastic).",
 )
 @click.option("--weight-decay", type=float, default=0.0, show_default=True)
-@click.option("--epochs", type=int, default=50, show_default=True)
-@click.option("--batch-size", type=int, default=128, show_default=True)
-@click.option("--lr", type=float, default=1e-3, show_default=True)
-@click.option("--optimizer", type=click.Choice(OPTIMIZERS), default="adam", show_default=True)
+@_optimiser_options
 @click.option("--momentum", type=float, default=0.0, show_default=True, help="SGD momentum.")
 @click.option(
     "--seed",
@@ -502,16 +524,8 @@ def plot_cmd(analysis_dirs: tuple[Path, ...], out_dir: Path, fmt: str, dpi: int,
     type=click.Path(file_okay=False, path_type=Path),
     help="Study directory: runs/, analysis/, figures/, report.md, comparison.json.",
 )
-@click.option("--hidden", callback=_int_list, default="100", show_default=True)
-@click.option("--activation", type=click.Choice(ACTIVATIONS), default="sigmoid", show_default=True)
-@click.option(
-    "--output", type=click.Choice(("auto", "sigmoid", "linear")), default="auto", show_default=True
-)
-@click.option("--tied/--untied", default=True, show_default=True)
-@click.option("--epochs", type=int, default=50, show_default=True)
-@click.option("--batch-size", type=int, default=128, show_default=True)
-@click.option("--lr", type=float, default=1e-3, show_default=True)
-@click.option("--optimizer", type=click.Choice(OPTIMIZERS), default="adam", show_default=True)
+@_architecture_options
+@_optimiser_options
 @click.option(
     "--seeds",
     callback=_csv(int),

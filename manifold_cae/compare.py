@@ -263,16 +263,12 @@ def run_study(
     result = StudyResult(rows, _aggregate(rows), out)
     atomic_write_json(
         out / "comparison.json",
-        {"study": _study_dict(study), "runs": rows, "models": result.aggregate},
+        {"study": dataclasses.asdict(study), "runs": rows, "models": result.aggregate},
     )
     atomic_write_text(out / "report.md", report_markdown(study, result))
     if figures:
         result.figures = _draw(study, runs, result, out, log)
     return result
-
-
-def _study_dict(study: StudyConfig) -> dict[str, Any]:
-    return dataclasses.asdict(study)
 
 
 def _draw(
@@ -304,7 +300,9 @@ def _fmt(stat: dict[str, float] | None, spec: str = ".3g", scale: float = 1.0) -
 
 def _findings(study: StudyConfig, result: StudyResult) -> list[str]:
     """Plain-words statements, each checked against the numbers and the literature."""
-    base = [a for a in result.aggregate if a["sweep"] is None or a["value"] == a_first(a, result)]
+    base = [
+        a for a in result.aggregate if a["sweep"] is None or a["value"] == _first_value(a, result)
+    ]
 
     def best(metric: str, *, low: bool = True) -> dict[str, Any] | None:
         cands = [a for a in base if a.get(metric)]
@@ -385,7 +383,7 @@ def _findings(study: StudyConfig, result: StudyResult) -> list[str]:
     return lines
 
 
-def a_first(a: dict[str, Any], result: StudyResult) -> Any:
+def _first_value(a: dict[str, Any], result: StudyResult) -> Any:
     """The first swept value of a's model: the one the overlays and findings use."""
     return next(r["value"] for r in result.rows if r["model"] == a["model"])
 

@@ -235,7 +235,7 @@ def fit(
             xb = _gather(source, perm[start : start + tcfg.batch_size], device)
             terms = loss_terms(model, xb, ocfg, generator=noise_gen)
             if not torch.isfinite(terms.total):
-                _diverged(terms.total, epoch, batch, config, run_dir, start_epoch, history)
+                _diverged(terms.total, epoch, batch, config, run_dir, history)
             optimizer.zero_grad(set_to_none=True)
             terms.total.backward()
             optimizer.step()
@@ -250,9 +250,7 @@ def fit(
         finite = all(bool(torch.isfinite(p).all()) for p in model.parameters())
         if not (finite and math.isfinite(record["jacobian_norm"])):
             # The last step of the epoch blew the weights up: report it, save nothing.
-            _diverged(
-                torch.tensor(float("nan")), epoch, batch, config, run_dir, start_epoch, history
-            )
+            _diverged(torch.tensor(float("nan")), epoch, batch, config, run_dir, history)
         if held is not None:
             record["held_out_reconstruction"] = mean_reconstruction(model, held)
         record["seconds"] = time.perf_counter() - t0
@@ -274,7 +272,6 @@ def _diverged(
     batch: int,
     config: RunConfig,
     run_dir: Path | None,
-    start_epoch: int,
     history: list[dict[str, Any]],
 ) -> None:
     last = len(history)
