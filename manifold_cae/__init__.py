@@ -4,8 +4,15 @@ The public API is re-exported here; implementation lives in the submodules.
 """
 
 from manifold_cae._version import __version__
+from manifold_cae.analysis import AnalysisResult, analyze
 from manifold_cae.checkpoint import Checkpoint, load_checkpoint, load_model, save_model
-from manifold_cae.config import ModelConfig, ObjectiveConfig, RunConfig, TrainConfig
+from manifold_cae.config import (
+    AnalysisConfig,
+    ModelConfig,
+    ObjectiveConfig,
+    RunConfig,
+    TrainConfig,
+)
 from manifold_cae.data import Dataset, list_datasets, load_dataset
 from manifold_cae.errors import (
     CheckpointError,
@@ -21,6 +28,8 @@ from manifold_cae.runs import make_run_config, train_dataset
 from manifold_cae.train import TrainResult, fit, init_model
 
 __all__ = [
+    "AnalysisConfig",
+    "AnalysisResult",
     "Autoencoder",
     "Checkpoint",
     "CheckpointError",
@@ -36,6 +45,7 @@ __all__ = [
     "TrainConfig",
     "TrainResult",
     "__version__",
+    "analyze",
     "corrupt",
     "encoder_frobenius_sq",
     "encoder_jacobian",
