@@ -42,6 +42,7 @@ __all__ = [
     "model_color",
     "plot_activation_histogram",
     "plot_angle_distributions",
+    "plot_angle_overlay",
     "plot_contraction",
     "plot_count_histogram",
     "plot_sat_bars",
@@ -888,6 +889,54 @@ def plot_angle_distributions(ax: Axes, d: DirLike, label: str) -> list[Artist]:
     return drawn
 
 
+def plot_angle_overlay(
+    ax: Axes,
+    dirs: Sequence[DirLike],
+    labels: Sequence[str],
+    *,
+    colors: Sequence[str] | None = None,
+) -> list[Artist]:
+    """Per-point tangent error of several models on one axes, local PCA as the reference.
+
+    Args:
+        ax: the axes to draw in.
+        dirs: analysis directories of the same data with true tangents, one per model.
+        labels: the models' legend labels.
+        colors: one colour per model (default: Okabe-Ito in order).
+
+    Returns:
+        One step histogram per model, then the local-PCA one (grey, dashed).
+    """
+    ds, colors = _check_pair(dirs, labels, colors)
+    edges = np.linspace(0, 90, 37)
+    drawn: list[Artist] = []
+
+    def hist(a: np.ndarray, **kw: Any) -> Artist:
+        a = a[np.isfinite(a)]
+        pct = 100 * np.histogram(np.clip(a, 0, 90), bins=edges)[0] / len(a)
+        return ax.stairs(pct, edges, fill=False, lw=2, **kw)
+
+    for d, label, color in zip(ds, labels, colors, strict=True):
+        a = d.points.get("angle_cae_deg")
+        if a is None or not np.isfinite(a).any():
+            raise ValueError(
+                f"{label}: no angles to true tangents in {d.path} (the data has no truth)"
+            )
+        drawn.append(hist(a, color=color, label=f"{label} (median {np.nanmedian(a):.1f}°)"))
+    ref = ds[0].points["angle_local_pca_deg"]
+    drawn.append(
+        hist(ref, color=_GREY, ls="--", label=f"local PCA (median {np.nanmedian(ref):.1f}°)")
+    )
+    ax.set_xlim(0, 90)
+    ax.set_ylim(bottom=0)
+    ax.yaxis.set_major_formatter(PercentFormatter(decimals=0))
+    ax.set_xlabel("largest principal angle to the true tangent space (degrees)")
+    ax.set_ylabel("points per 2.5° bin (%)")
+    ax.set_title("Tangent error per point, encoder tangents vs local PCA")
+    ax.legend()
+    return drawn
+
+
 # ---------------------------------------------------------------- draw_all
 
 
@@ -977,7 +1026,8 @@ def draw_all(
     Per directory: ``tangents_images_<label>`` (image data), ``tangent_field_<label>``
     (d_x <= 3, or PCA-projected non-image data), ``angles_<label>`` (true tangents
     known), ``unit_saturation_<label>``. Across directories: ``spectrum``,
-    ``count_histogram``, ``contraction``, ``saturation``. A figure whose data
+    ``count_histogram``, ``contraction``, ``saturation`` and, with several
+    directories of data with true tangents, ``angles``. A figure whose data
     are missing is skipped with a one-line note through ``log``.
 
     Args:
@@ -1077,6 +1127,12 @@ def draw_all(
             lambda fig: _overlay(plot_contraction, fig, dirs, labels, "contraction", log),
         )
         emit("saturation", (13, 4.8), lambda fig: _draw_saturation(fig, dirs, labels, log))
+        if len(dirs) > 1:
+            emit(
+                "angles",
+                (8, 5.2),
+                lambda fig: _overlay(plot_angle_overlay, fig, dirs, labels, "angles", log),
+            )
     return written
 
 

@@ -328,8 +328,10 @@ def test_draw_all_writes_every_figure_that_applies(dirs, tmp_path):
         "count_histogram",
         "contraction",
         "saturation",
+        "angles",  # the overlay: cae and dae; digits has no truth and is left out with a note
     }
     assert {p.stem for p in paths} == expected
+    assert any("angles: left out" in n for n in notes)
     assert sorted(p.name for p in (tmp_path / "figs").iterdir()) == sorted(
         f"{s}.png" for s in expected
     )  # nothing else, no temporary files left behind
@@ -402,3 +404,31 @@ def test_draw_all_chosen_indices_and_labels_svg(dirs, tmp_path):
     assert "tangents_images_my_cae_1.svg" in names  # the label made file-name safe
     svg = (tmp_path / "tangents_images_my_cae_1.svg").read_text()
     assert svg.lstrip().startswith("<?xml") and f"x #{int(stored[3])}" in svg
+
+
+def test_angle_overlay_draws_one_histogram_per_model_and_the_reference(tmp_path):
+    import manifold_cae as mc
+    from manifold_cae import plots
+    from manifold_cae.analysis import analyze
+    from manifold_cae.report import load_analysis, write_analysis
+
+    ds = mc.load_dataset("circle:n_samples=200,noise=0.01", seed=0)
+    dirs = []
+    for kind in ("ae", "cae"):
+        cfg = mc.make_run_config(
+            ds, hidden=(8,), objective=mc.ObjectiveConfig(kind=kind),
+            training=mc.TrainConfig(epochs=2, held_out=0.0),
+        )  # fmt: skip
+        model = mc.train_dataset(ds, cfg, progress=False).model
+        res = analyze(model, ds.X, tangents=ds.tangents, config=mc.AnalysisConfig(points=50))
+        write_analysis(res, tmp_path / kind)
+        dirs.append(load_analysis(tmp_path / kind))
+    fig = Figure()
+    drawn = plots.plot_angle_overlay(fig.add_subplot(), dirs, ["ae", "cae"])
+    assert len(drawn) == 3
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert labels[0].startswith("ae") and labels[2].startswith("local PCA")
+    paths = plots.draw_all(
+        [tmp_path / "ae", tmp_path / "cae"], tmp_path / "figs", log=lambda m: None
+    )
+    assert tmp_path / "figs" / "angles.png" in paths
