@@ -234,7 +234,6 @@ def run_study(
 
     out = Path(out_dir)
     runs = plan(study)
-    ds = load_dataset(study.data, seed=study.seeds[0])
     by_seed = {s: load_dataset(study.data, seed=s) for s in study.seeds}
     show = sys.stderr.isatty() if progress is None else progress
     rows = []

@@ -67,9 +67,21 @@ def encoder_jacobian(
         return torch.func.vmap(torch.func.jacrev(model.encode))(x)
     if method != "chain":
         raise ConfigError(f"method must be 'chain' or 'autograd'; got {method!r}")
-    slopes = layer_slopes(model, x)
-    jac = slopes[0].unsqueeze(-1) * model.enc_weights[0]  # (n, d_1, d_x)
-    for s, w in zip(slopes[1:], list(model.enc_weights)[1:], strict=True):
+    return chain_product(list(model.enc_weights), layer_slopes(model, x))
+
+
+def chain_product(weights: list[Tensor], slopes: list[Tensor]) -> Tensor:
+    """J = D_L W_L ... D_1 W_1 from the layer factors.
+
+    Args:
+        weights: W_l, each (d_l, d_{l-1}).
+        slopes: s'(a_l), each (n_samples, d_l).
+
+    Returns:
+        (n_samples, d_L, d_0).
+    """
+    jac = slopes[0].unsqueeze(-1) * weights[0]  # (n, d_1, d_x)
+    for s, w in zip(slopes[1:], weights[1:], strict=True):
         jac = s.unsqueeze(-1) * torch.matmul(w, jac)  # (n, d_l, d_x)
     return jac
 

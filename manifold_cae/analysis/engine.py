@@ -232,18 +232,15 @@ def analyze(
         act_hist += np.histogram(u.cpu().numpy(), bins=_ACT_BINS, range=(0, 1))[0]
 
         cae = top.vectors[:, :, :k_compare].double().cpu()
-        pca = local_pca_tangents(
-            neighbours.neighbourhoods(xc.cpu().numpy(), config.pca_neighbors), k_compare
-        )
+        hood = neighbours.neighbourhoods(xc.cpu().numpy(), config.pca_neighbors)
+        pca = local_pca_tangents(hood, k_compare)
         ang_cp[sl] = np.degrees(principal_angles(cae, pca)[:, 0].numpy())
         truth = None
         if tangents is not None:
             truth = torch.as_tensor(np.asarray(tangents[idx]), dtype=torch.float64).mT
             cae_t = top.vectors[:, :, :k_true].double().cpu()
             ang_ct[sl] = np.degrees(principal_angles(cae_t, truth)[:, 0].numpy())
-            pca_t = local_pca_tangents(
-                neighbours.neighbourhoods(xc.cpu().numpy(), config.pca_neighbors), k_true
-            )
+            pca_t = local_pca_tangents(hood, k_true)
             ang_pt[sl] = np.degrees(principal_angles(pca_t, truth)[:, 0].numpy())
         if start < n_store:
             m = min(len(idx), n_store - start)

@@ -27,7 +27,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from manifold_cae.jacobian import layer_slopes
+from manifold_cae.jacobian import chain_product, layer_slopes
 from manifold_cae.models import Autoencoder
 
 
@@ -38,6 +38,8 @@ class FactoredJacobian:
         model: the autoencoder.
         x: (n_samples, n_features), the points.
     """
+
+    _dense: Tensor | None = None  # J, once formed
 
     def __init__(self, model: Autoencoder, x: Tensor) -> None:
         with torch.no_grad():
@@ -78,11 +80,10 @@ class FactoredJacobian:
         return out
 
     def dense(self) -> Tensor:
-        """J itself, (n, d_h, d_x)."""
-        jac = self.slopes[0].unsqueeze(-1) * self.weights[0]
-        for w, s in zip(self.weights[1:], self.slopes[1:], strict=True):
-            jac = s.unsqueeze(-1) * torch.matmul(w, jac)
-        return jac
+        """J itself, (n, d_h, d_x); formed once, since deep encoders need it twice per chunk."""
+        if self._dense is None:
+            self._dense = chain_product(self.weights, self.slopes)
+        return self._dense
 
     def frobenius_sq(self) -> Tensor:
         """||J||_F^2 per point, (n,). Closed form for one layer, else from the dense J."""
