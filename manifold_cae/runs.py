@@ -6,12 +6,14 @@ logic the Python API lacks.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
 from manifold_cae.analysis import AnalysisResult, analyze
+from manifold_cae.analysis.summary import DataInfo
 from manifold_cae.checkpoint import load_checkpoint
 from manifold_cae.config import (
     AnalysisConfig,
@@ -131,18 +133,19 @@ def analyze_run(
         reference=reference,
         progress=progress,
     )
-    result.indices = rows[result.indices]  # positions in the data set, not the subset
-    result.stored_indices = rows[result.stored_indices]
+    result.reindex(rows)  # positions in the data set, not the subset
+    data = ds.provenance()
+    provenance = dataclasses.replace(
+        result.summary.provenance,
+        data=DataInfo(spec=data["spec"], name=data["name"], split=which, sha256=data["sha256"]),
+        run_dir=str(run_dir),
+        run_config=ckpt.config,
+        checkpoint_epoch=ckpt.epoch,
+        epochs_planned=ckpt.config.training.epochs,
+        image_shape=tuple(ds.image_shape) if ds.image_shape else None,
+        label=label or Path(run_dir).name,
+    )
+    result.summary = dataclasses.replace(result.summary, provenance=provenance)
     if out_dir is not None:
-        write_analysis(
-            result,
-            out_dir,
-            provenance={
-                "data": {**ds.provenance(), "split": which},
-                "run_dir": str(run_dir),
-                "run_config": ckpt.config.to_dict(),
-                "image_shape": list(ds.image_shape) if ds.image_shape else None,
-                "label": label or Path(run_dir).name,
-            },
-        )
+        write_analysis(result, out_dir)
     return result

@@ -3,6 +3,7 @@
 from manifold_cae.analysis.contraction import ContractionCurve, contraction_curve
 from manifold_cae.analysis.engine import AnalysisResult, analyze
 from manifold_cae.analysis.saturation import Saturation, saturation
+from manifold_cae.analysis.summary import AnalysisSummary, DataInfo, Provenance
 from manifold_cae.analysis.spectra import (
     FactoredJacobian,
     TopSingular,
@@ -14,6 +15,9 @@ from manifold_cae.analysis.tangents import local_pca_tangents, principal_angles
 
 __all__ = [
     "AnalysisResult",
+    "AnalysisSummary",
+    "DataInfo",
+    "Provenance",
     "ContractionCurve",
     "FactoredJacobian",
     "Saturation",

@@ -48,7 +48,52 @@ def random_directions(
     return u / u.norm(dim=1, keepdim=True)
 
 
+class ContractionSums(NamedTuple):
+    """Mergeable sums behind a contraction curve."""
+
+    sums: np.ndarray  # (3, n_radii): count, sum and sum of squares of the ratios
+    local_sum: float  # sum over centres of ||J_f(x0) u||, the r -> 0 limit
+
+    def curve(self, radii: np.ndarray, max_distance: float) -> ContractionCurve:
+        """Means and standard deviations (over centres) from the sums."""
+        n, s1, s2 = self.sums
+        mean = s1 / np.maximum(n, 1)
+        var = (s2 - n * mean**2) / np.maximum(n - 1, 1)
+        return ContractionCurve(
+            np.asarray(radii, dtype=float),
+            mean,
+            np.sqrt(np.clip(var, 0, None)),
+            self.local_sum / max(float(n[0]) if len(n) else 0.0, 1.0),
+            float(max_distance),
+        )
+
+
 @torch.no_grad()
+def contraction_sums(
+    model: Autoencoder, x0: Tensor, radii: np.ndarray, *, generator: torch.Generator
+) -> ContractionSums:
+    """Contraction ratios at each radius around the centres ``x0``, as sums.
+
+    Args:
+        model: the autoencoder.
+        x0: (n_points, n_features), the centres.
+        radii: (n_radii,), the sphere radii.
+        generator: source of the directions (one per centre, shared by the radii).
+    """
+    h0 = model.encode(x0)
+    # One direction per centre, shared by all radii: each x1 is still uniform on its
+    # sphere, the curve is free of radius-to-radius sampling noise, and its r -> 0
+    # limit is exactly the Jacobian value below.
+    u = random_directions(*x0.shape, generator=generator, dtype=x0.dtype, device=x0.device)
+    sums = np.zeros((3, len(radii)))
+    for i, r in enumerate(radii):
+        ratio = ((model.encode(x0 + float(r) * u) - h0).norm(dim=1) / float(r)).double()
+        sums[:, i] = (ratio.numel(), float(ratio.sum()), float((ratio**2).sum()))
+    with torch.enable_grad():
+        _, ju = torch.func.jvp(model.encode, (x0,), (u,))
+    return ContractionSums(sums, float(ju.norm(dim=1).double().sum()))
+
+
 def contraction_curve(
     model: Autoencoder,
     x0: Tensor,
@@ -69,22 +114,5 @@ def contraction_curve(
     Returns:
         :class:`ContractionCurve`.
     """
-    h0 = model.encode(x0)
-    # One direction per centre, shared by all radii: each x1 is still uniform on its
-    # sphere, the curve is free of radius-to-radius sampling noise, and its r -> 0
-    # limit is exactly the Jacobian value below.
-    u = random_directions(*x0.shape, generator=generator, dtype=x0.dtype, device=x0.device)
-    means, stds = [], []
-    for r in radii:
-        ratio = (model.encode(x0 + float(r) * u) - h0).norm(dim=1) / float(r)
-        means.append(float(ratio.mean()))
-        stds.append(float(ratio.std()) if len(ratio) > 1 else 0.0)
-    with torch.enable_grad():
-        _, ju = torch.func.jvp(model.encode, (x0,), (u,))
-    return ContractionCurve(
-        np.asarray(radii, dtype=float),
-        np.asarray(means),
-        np.asarray(stds),
-        float(ju.norm(dim=1).mean()),
-        float(max_distance if max_distance is not None else np.max(radii)),
-    )
+    s = contraction_sums(model, x0, radii, generator=generator)
+    return s.curve(radii, max_distance if max_distance is not None else float(np.max(radii)))

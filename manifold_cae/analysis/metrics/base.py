@@ -1,0 +1,193 @@
+"""What every analysis metric is: a streaming accumulator with a typed summary section.
+
+A metric sees the analysed points chunk by chunk (:meth:`Metric.update`),
+can absorb another accumulator that saw other chunks (:meth:`Metric.merge`,
+what a sharded analysis all-reduces), and finally returns its part of the
+summary (:meth:`Metric.result`), its per-point columns for ``points.csv``
+and its arrays for ``spectra.npz``.
+
+The quantities every metric may need at a chunk (the Jacobian's factors, the
+top-k singular triplets, the full spectrum, the neighbourhoods) are computed
+once per chunk by the engine and handed over in a :class:`Chunk`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass
+from typing import Any, ClassVar, Self
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from manifold_cae.config import AnalysisConfig
+from manifold_cae.errors import DataError
+
+if typing.TYPE_CHECKING:
+    from manifold_cae.analysis.spectra import FactoredJacobian, TopSingular
+    from manifold_cae.models import Autoencoder, LayerTrace
+
+
+@dataclass(frozen=True)
+class Stats:
+    """Mean and median of a per-point quantity."""
+
+    mean: float
+    median: float
+
+    @classmethod
+    def of(cls, values: np.ndarray) -> Stats | None:
+        """``None`` when there are no finite values."""
+        v = np.asarray(values, dtype=float)
+        v = v[np.isfinite(v)]
+        return cls(float(v.mean()), float(np.median(v))) if len(v) else None
+
+
+@dataclass(frozen=True)
+class Section:
+    """One metric's part of :class:`~manifold_cae.analysis.summary.AnalysisSummary`.
+
+    Subclasses are frozen dataclasses of floats, ints, strings, lists of
+    numbers, :class:`Stats` or ``None``; :meth:`to_json` / :meth:`from_json`
+    follow their annotations, so a new section needs no serialisation code.
+    """
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, d: Any, *, where: str) -> Self:
+        if not isinstance(d, dict):
+            raise DataError(f"{where}: expected an object, got {type(d).__name__}")
+        hints = typing.get_type_hints(cls)
+        kwargs = {}
+        for f in dataclasses.fields(cls):
+            if f.name not in d:
+                raise DataError(f"{where}: missing field {f.name!r}")
+            kwargs[f.name] = _convert(d[f.name], hints[f.name], f"{where}.{f.name}")
+        return cls(**kwargs)
+
+
+def _convert(value: Any, hint: Any, where: str) -> Any:
+    """Check a JSON value against a type hint (the few shapes sections use)."""
+    args = typing.get_args(hint)
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _convert(value, inner, where)
+    if origin is list:
+        if not isinstance(value, list):
+            raise DataError(f"{where}: expected a list, got {type(value).__name__}")
+        return [_convert(v, args[0], f"{where}[{i}]") for i, v in enumerate(value)]
+    if hint is Stats:
+        if not isinstance(value, dict):
+            raise DataError(f"{where}: expected {{mean, median}}, got {value!r}")
+        return Stats(_convert(value.get("mean"), float, where), _convert(value.get("median"), float, where))
+    if hint is float:
+        if value is None:  # JSON has no NaN: a missing number was written as null
+            return float("nan")
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise DataError(f"{where}: expected a number, got {value!r}")
+        return float(value)
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise DataError(f"{where}: expected an integer, got {value!r}")
+        return value
+    if hint is str:
+        if not isinstance(value, str):
+            raise DataError(f"{where}: expected a string, got {value!r}")
+        return value
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise DataError(f"{where}: expected true or false, got {value!r}")
+        return value
+    raise TypeError(f"unsupported section field type {hint!r}")  # a bug in a Section subclass
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a metric knows before the first chunk."""
+
+    config: AnalysisConfig
+    model: Autoencoder
+    n_points: int  # points analysed in all (over every shard)
+    rank: int  # min(d_h, d_x): the length of a full spectrum
+    top_k: int  # tangents per point
+    k_compare: int  # dimension of the subspaces the angles compare
+    k_true: int | None  # dimension of the true tangent spaces, when known
+    n_store: int  # the first n_store points keep their spectra and tangents
+    max_distance: float  # largest pairwise distance in the reference data
+    device: torch.device
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """Everything computed once at a chunk of points, shared by the metrics."""
+
+    start: int  # position of the first point in the analysed order
+    x: Tensor  # (m, n_features)
+    op: FactoredJacobian
+    code: LayerTrace  # pre-activations and activations of the code layer, (m, n_hidden)
+    top: TopSingular  # (m, top_k) values, (m, n_features, top_k) vectors
+    sigma: Tensor | None  # (m, rank) full spectrum, descending; None in top-k mode
+    pca: Tensor  # (m, n_features, k_compare) local-PCA bases, float64, CPU
+    pca_true_k: Tensor | None  # (m, n_features, k_true) local-PCA bases at the true dimension
+    truth: Tensor | None  # (m, n_features, k_true) true tangent bases, float64, CPU
+
+    @property
+    def positions(self) -> slice:
+        return slice(self.start, self.start + self.x.shape[0])
+
+
+class PerPoint:
+    """A per-point array over all analysed points, filled chunk by chunk."""
+
+    def __init__(self, n: int, *trailing: int, dtype: Any = float) -> None:
+        self.values = np.zeros((n, *trailing), dtype=dtype)
+        self.filled = np.zeros(n, dtype=bool)
+
+    def set(self, positions: slice, values: Tensor | np.ndarray) -> None:
+        v = values.detach().cpu().numpy() if isinstance(values, Tensor) else values
+        self.values[positions] = v
+        self.filled[positions] = True
+
+    def merge(self, other: PerPoint) -> None:
+        self.values[other.filled] = other.values[other.filled]
+        self.filled |= other.filled
+
+
+class Metric:
+    """A streaming accumulator. Subclasses set ``name`` and ``Result``."""
+
+    name: ClassVar[str]
+    Result: ClassVar[type[Section] | None] = None
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    @classmethod
+    def applies(cls, ctx: Context) -> bool:
+        """Whether this metric means anything for this analysis."""
+        return True
+
+    def update(self, chunk: Chunk) -> None:
+        raise NotImplementedError
+
+    def merge(self, other: Self) -> None:
+        raise NotImplementedError
+
+    def result(self) -> Section | None:
+        return None
+
+    def columns(self) -> dict[str, np.ndarray]:
+        """Per-point columns for points.csv, each (n_points,)."""
+        return {}
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Arrays for spectra.npz."""
+        return {}
