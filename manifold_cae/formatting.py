@@ -14,7 +14,7 @@ def fmt(v: Any, spec: str = ".4g") -> str:
 
 
 def fmt_spread(stat: Any, spec: str = ".3g", scale: float = 1.0) -> str:
-    """"mean ± std" of a {mean, std} pair, or "n/a"."""
+    """ "mean ± std" of a {mean, std} pair, or "n/a"."""
     if stat is None or not math.isfinite(stat.mean):
         return "n/a"
     return f"{stat.mean * scale:{spec}} ± {stat.std * scale:{spec}}"

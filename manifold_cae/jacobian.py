@@ -27,6 +27,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
+from manifold_cae.config import ModelConfig
 from manifold_cae.errors import ConfigError
 from manifold_cae.models import Autoencoder, activation_slope
 
@@ -86,9 +87,17 @@ def chain_product(weights: list[Tensor], slopes: list[Tensor]) -> Tensor:
     return jac
 
 
+def closed_form_possible(config: ModelConfig) -> bool:
+    """Whether the O(n d_h + d_h d_x) closed form applies: one elementwise layer.
+
+    The one place that states this rule; everything else asks here.
+    """
+    return len(config.hidden) == 1
+
+
 def closed_form_available(model: Autoencoder) -> bool:
-    """Whether the O(n d_h + d_h d_x) closed form applies (one elementwise layer)."""
-    return model.n_layers == 1
+    """:func:`closed_form_possible` for a built model."""
+    return closed_form_possible(model.config)
 
 
 def require_closed_form(model: Autoencoder) -> None:

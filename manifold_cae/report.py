@@ -160,7 +160,9 @@ def _read_points(path: Path) -> dict[str, np.ndarray]:
     try:
         table = np.array(body, dtype=float).reshape(-1, len(header))
     except ValueError as e:
-        raise DataError(f"{path} holds a non-numeric cell ({e}); re-run 'manifold-cae analyze'") from e
+        raise DataError(
+            f"{path} holds a non-numeric cell ({e}); re-run 'manifold-cae analyze'"
+        ) from e
     return {name: table[:, i] for i, name in enumerate(header)}
 
 

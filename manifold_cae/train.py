@@ -12,6 +12,7 @@ as well as an in-memory array.
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import sys
@@ -37,10 +38,7 @@ from manifold_cae.checkpoint import (
 from manifold_cae.config import RunConfig, TrainConfig, replace
 from manifold_cae.device import resolve_device
 from manifold_cae.errors import CheckpointError, ConfigError, DataError, DivergenceError
-from manifold_cae.jacobian import (
-    closed_form_available,
-    encoder_frobenius_sq,
-)
+from manifold_cae.jacobian import closed_form_available, closed_form_possible, encoder_frobenius_sq
 from manifold_cae.models import Autoencoder
 from manifold_cae.objectives import loss_terms, reconstruction_loss
 
@@ -158,6 +156,7 @@ def fit(
     X: Any,
     config: RunConfig,
     *,
+    model: Autoencoder | None = None,
     out_dir: str | Path | None = None,
     resume: bool = False,
     overwrite: bool = False,
@@ -169,6 +168,9 @@ def fit(
     Args:
         X: (n_samples, n_features) training data: a numpy array, tensor or memmap.
         config: model, objective, training settings and data provenance.
+        model: initial weights (e.g. a pretrained stack); it must match
+            ``config.model`` and is not modified. Default: a fresh
+            initialisation from ``config.training.seed``.
         out_dir: run directory; when given, a checkpoint and the history are
             written atomically after every epoch.
         resume: continue the run saved in ``out_dir`` up to ``config.training.epochs``.
@@ -185,30 +187,25 @@ def fit(
             is the last good epoch.
     """
     tcfg, ocfg = config.training, config.objective
-    if ocfg.penalty == "closed" and config.model.hidden[1:] and ocfg.kind in ("cae", "cae-h"):
+    if ocfg.penalty == "closed" and not closed_form_possible(config.model) and ocfg.kind in (
+        "cae", "cae-h"
+    ):  # fmt: skip
         raise ConfigError(
             f"penalty 'closed' needs a single encoder layer; hidden={config.model.hidden}. "
             "Use --penalty exact or stochastic"
         )
     device = resolve_device(tcfg.device)
     source = _as_source(X, config.model.n_features, "training data")
-    n = source.shape[0]
     held = None
     if X_held_out is not None and len(X_held_out):
         held = torch.as_tensor(_as_source(X_held_out, config.model.n_features, "held-out data"))
         held = held.to(device)
-    monitor = _gather(source, torch.arange(min(n, MONITOR_POINTS)), device)
+    monitor = _gather(source, torch.arange(min(source.shape[0], MONITOR_POINTS)), device)
 
     run_dir = Path(out_dir) if out_dir is not None else None
-    model = init_model(config).to(device)
-    optimizer = _make_optimizer(model, tcfg)
-    shuffle_gen = torch.Generator().manual_seed(tcfg.seed + 1)
-    noise_gen = torch.Generator(device=device).manual_seed(tcfg.seed + 2)
-    history: list[dict[str, Any]] = []
-    start_epoch = 0
-
+    state = _initial_state(config, model, device)
     if run_dir is not None and resume:
-        start_epoch, history = _restore(run_dir, config, model, optimizer, shuffle_gen, noise_gen)
+        state.epoch, state.history = _restore(run_dir, config, state)
     elif run_dir is not None and (run_dir / MODEL_FILE).exists() and not overwrite:
         raise CheckpointError(
             f"{run_dir} already holds a run ({MODEL_FILE}); use --resume to continue it, "
@@ -219,8 +216,8 @@ def fit(
     from tqdm.auto import tqdm  # progress bars only; keeps import of the module light
 
     bar = tqdm(
-        range(start_epoch, tcfg.epochs),
-        initial=start_epoch,
+        range(state.epoch, tcfg.epochs),
+        initial=state.epoch,
         total=tcfg.epochs,
         desc=f"train {ocfg.kind}",
         unit="epoch",
@@ -228,46 +225,97 @@ def fit(
     )
     for epoch in bar:
         t0 = time.perf_counter()
-        model.train()
-        perm = torch.randperm(n, generator=shuffle_gen)
-        sums = {"loss": 0.0, "reconstruction": 0.0, "penalty": 0.0}
-        for batch, start in enumerate(range(0, n, tcfg.batch_size)):
-            xb = _gather(source, perm[start : start + tcfg.batch_size], device)
-            terms = loss_terms(model, xb, ocfg, generator=noise_gen)
-            if not torch.isfinite(terms.total):
-                _diverged(terms.total, epoch, batch, config, run_dir, history)
-            optimizer.zero_grad(set_to_none=True)
-            terms.total.backward()
-            optimizer.step()
-            w = xb.shape[0] / n
-            sums["loss"] += float(terms.total.detach()) * w
-            sums["reconstruction"] += float(terms.reconstruction.detach()) * w
-            sums["penalty"] += float(terms.penalty.detach()) * w
-
-        model.eval()
-        record: dict[str, Any] = {"epoch": epoch + 1, **sums}
-        record["jacobian_norm"] = mean_jacobian_norm(model, monitor, seed=tcfg.seed)
-        finite = all(bool(torch.isfinite(p).all()) for p in model.parameters())
+        record = {"epoch": epoch + 1, **train_epoch(state, source, config, device, run_dir)}
+        state.model.eval()
+        record["jacobian_norm"] = mean_jacobian_norm(state.model, monitor, seed=tcfg.seed)
+        finite = all(bool(torch.isfinite(p).all()) for p in state.model.parameters())
         if not (finite and math.isfinite(record["jacobian_norm"])):
             # The last step of the epoch blew the weights up: report it, save nothing.
-            _diverged(torch.tensor(float("nan")), epoch, batch, config, run_dir, history)
+            _diverged(float("nan"), epoch, -1, config, run_dir, state.history)
         if held is not None:
-            record["held_out_reconstruction"] = mean_reconstruction(model, held)
+            record["held_out_reconstruction"] = mean_reconstruction(state.model, held)
         record["seconds"] = time.perf_counter() - t0
-        history.append(record)
+        state.history.append(record)
+        state.epoch = epoch + 1
         bar.set_postfix(
-            recon=f"{sums['reconstruction']:.4g}",
-            penalty=f"{sums['penalty']:.3g}",
+            recon=f"{record['reconstruction']:.4g}",
+            penalty=f"{record['penalty']:.3g}",
             jac=f"{record['jacobian_norm']:.3g}",
         )
         if run_dir is not None:
-            _save(run_dir, model, optimizer, shuffle_gen, noise_gen, epoch + 1, config, history)
+            _save(run_dir, state, config)
     bar.close()
-    return TrainResult(model, config, history, run_dir)
+    return TrainResult(state.model, config, state.history, run_dir)
+
+
+@dataclass
+class TrainState:
+    """Everything that advances during training and is checkpointed together."""
+
+    model: Autoencoder
+    optimizer: torch.optim.Optimizer
+    shuffle_gen: torch.Generator  # draws the order of each epoch
+    noise_gen: torch.Generator  # draws corruption noise and Hutchinson probes
+    epoch: int = 0  # epochs completed
+    history: list[dict[str, Any]] = field(default_factory=list)  # one record per epoch
+
+
+def _initial_state(
+    config: RunConfig, model: Autoencoder | None, device: torch.device
+) -> TrainState:
+    tcfg = config.training
+    if model is None:
+        model = init_model(config)
+    else:
+        if model.config != config.model:
+            raise ConfigError(
+                f"the initial model's architecture {model.config} differs from the run's "
+                f"{config.model}; pass a model built from the same ModelConfig"
+            )
+        model = copy.deepcopy(model)
+    model = model.to(device)
+    return TrainState(
+        model,
+        _make_optimizer(model, tcfg),
+        torch.Generator().manual_seed(tcfg.seed + 1),
+        torch.Generator(device=device).manual_seed(tcfg.seed + 2),
+    )
+
+
+def train_epoch(
+    state: TrainState,
+    source: Any,
+    config: RunConfig,
+    device: torch.device,
+    run_dir: Path | None = None,
+) -> dict[str, float]:
+    """One pass over ``source`` in the order ``state.shuffle_gen`` draws.
+
+    Returns the epoch's mean loss, reconstruction and penalty (weighted by batch size).
+    """
+    n, tcfg = source.shape[0], config.training
+    state.model.train()
+    perm = torch.randperm(n, generator=state.shuffle_gen)
+    sums = {"loss": 0.0, "reconstruction": 0.0, "penalty": 0.0}
+    for batch, start in enumerate(range(0, n, tcfg.batch_size)):
+        xb = _gather(source, perm[start : start + tcfg.batch_size], device)
+        terms = loss_terms(state.model, xb, config.objective, generator=state.noise_gen)
+        if not torch.isfinite(terms.total):
+            _diverged(
+                float(terms.total.detach()), state.epoch, batch, config, run_dir, state.history
+            )
+        state.optimizer.zero_grad(set_to_none=True)
+        terms.total.backward()
+        state.optimizer.step()
+        w = xb.shape[0] / n
+        sums["loss"] += float(terms.total.detach()) * w
+        sums["reconstruction"] += float(terms.reconstruction.detach()) * w
+        sums["penalty"] += float(terms.penalty.detach()) * w
+    return sums
 
 
 def _diverged(
-    value: Tensor,
+    value: float,
     epoch: int,
     batch: int,
     config: RunConfig,
@@ -281,42 +329,29 @@ def _diverged(
         else ""
     )
     raise DivergenceError(
-        f"training diverged: the loss became {float(value)} at epoch {epoch + 1}, batch {batch}"
+        f"training diverged: the loss became {value} at epoch {epoch + 1}"
+        f"{f', batch {batch}' if batch >= 0 else ' (after its last batch)'}"
         f"{where}. Lower the learning rate (--lr, now {config.training.lr}) or the penalty "
         f"weight (--lam, now {config.objective.lam}), or check the data scale"
     )
 
 
-def _save(
-    run_dir: Path,
-    model: Autoencoder,
-    optimizer: torch.optim.Optimizer,
-    shuffle_gen: torch.Generator,
-    noise_gen: torch.Generator,
-    epoch: int,
-    config: RunConfig,
-    history: list[dict[str, Any]],
-) -> None:
+def _save(run_dir: Path, state: TrainState, config: RunConfig) -> None:
     # State first, then weights: a crash in between leaves a state newer than the
     # weights, which _restore detects by comparing epochs.
     save_train_state(
         run_dir / STATE_FILE,
-        optimizer=optimizer,
-        generators={"shuffle": shuffle_gen, "noise": noise_gen},
-        epoch=epoch,
+        optimizer=state.optimizer,
+        generators={"shuffle": state.shuffle_gen, "noise": state.noise_gen},
+        epoch=state.epoch,
         config=config,
     )
-    save_model(model, run_dir / MODEL_FILE, config=config, epoch=epoch)
-    atomic_write_json(run_dir / HISTORY_FILE, {"config": config.to_dict(), "epochs": history})
+    save_model(state.model, run_dir / MODEL_FILE, config=config, epoch=state.epoch)
+    atomic_write_json(run_dir / HISTORY_FILE, {"config": config.to_dict(), "epochs": state.history})
 
 
 def _restore(
-    run_dir: Path,
-    config: RunConfig,
-    model: Autoencoder,
-    optimizer: torch.optim.Optimizer,
-    shuffle_gen: torch.Generator,
-    noise_gen: torch.Generator,
+    run_dir: Path, config: RunConfig, train: TrainState
 ) -> tuple[int, list[dict[str, Any]]]:
     ckpt = load_checkpoint(run_dir)
     state = load_train_state(run_dir / STATE_FILE)
@@ -327,11 +362,11 @@ def _restore(
             f"{MODEL_FILE} at epoch {ckpt.epoch} (a write was interrupted); start afresh "
             f"with --overwrite"
         )
-    model.load_state_dict(ckpt.model.state_dict())
-    optimizer.load_state_dict(state.optimizer_state)
+    train.model.load_state_dict(ckpt.model.state_dict())
+    train.optimizer.load_state_dict(state.optimizer_state)
     try:
-        shuffle_gen.set_state(state.rng_states["shuffle"].clone())
-        noise_gen.set_state(state.rng_states["noise"].clone())
+        train.shuffle_gen.set_state(state.rng_states["shuffle"].clone())
+        train.noise_gen.set_state(state.rng_states["noise"].clone())
     except (KeyError, RuntimeError) as e:
         raise CheckpointError(f"{run_dir / STATE_FILE} lacks a usable RNG state ({e})") from e
     history: list[dict[str, Any]] = []

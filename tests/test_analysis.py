@@ -35,6 +35,7 @@ from manifold_cae.analysis import (
 )
 from manifold_cae.cli import main
 from manifold_cae.config import AnalysisConfig
+from manifold_cae.report import load_analysis
 
 CASES = [
     ((12,), "sigmoid", 10),
@@ -207,16 +208,22 @@ def test_streaming_equals_one_batch(sphere_model):
         model, ds.X, tangents=ds.tangents, config=AnalysisConfig(chunk_size=500, **kwargs)
     )
     np.testing.assert_array_equal(small.indices, big.indices)
-    fields = (
-        "top_values", "count_above", "frobenius", "saturation", "spectrum_mean",
-        "angle_cae_truth", "angle_pca_truth", "saturation_per_unit", "stored_spectra",
-    )  # fmt: skip
-    for field in fields:
-        np.testing.assert_allclose(getattr(small, field), getattr(big, field), rtol=1e-5, atol=1e-7)
+    for name, column in small.columns.items():
+        np.testing.assert_allclose(column, big.columns[name], rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(
-        np.abs(small.stored_tangents), np.abs(big.stored_tangents), atol=1e-4
+        small.arrays["singular_values"], big.arrays["singular_values"], rtol=1e-5, atol=1e-7
     )
-    np.testing.assert_array_equal(small.count_histogram, big.count_histogram)
+    for name in ("spectrum", "saturation"):
+        a, b = getattr(small.summary, name), getattr(big.summary, name)
+        np.testing.assert_allclose(
+            a.mean if name == "spectrum" else a.per_unit,
+            b.mean if name == "spectrum" else b.per_unit,
+            rtol=1e-5, atol=1e-7,
+        )  # fmt: skip
+    np.testing.assert_allclose(
+        np.abs(small.arrays["tangents"]), np.abs(big.arrays["tangents"]), atol=1e-4
+    )
+    assert small.summary.count.histogram == big.summary.count.histogram
 
 
 def test_analyze_counts_and_norms_match_reference(sphere_model):
@@ -224,13 +231,17 @@ def test_analyze_counts_and_norms_match_reference(sphere_model):
     res = analyze(model, ds.X, config=AnalysisConfig(points=40, store_points=40, threshold=0.3))
     x = torch.as_tensor(ds.X[res.indices])
     s_ref, _ = reference_svd(model, x)
-    np.testing.assert_allclose(res.stored_spectra, s_ref, rtol=1e-4, atol=1e-6)
-    np.testing.assert_array_equal(res.count_above, (s_ref > 0.3).sum(1))
-    np.testing.assert_allclose(res.frobenius, np.sqrt((s_ref**2).sum(1)), rtol=1e-5)
-    np.testing.assert_allclose(res.spectral, s_ref[:, 0], rtol=1e-5)
-    np.testing.assert_allclose(res.spectrum_mean, s_ref.mean(0), rtol=1e-4)
+    np.testing.assert_allclose(res.arrays["singular_values"], s_ref, rtol=1e-4, atol=1e-6)
+    np.testing.assert_array_equal(res.columns["count_above_threshold"], (s_ref > 0.3).sum(1))
+    np.testing.assert_allclose(
+        res.columns["frobenius_norm"], np.sqrt((s_ref**2).sum(1)), rtol=1e-5
+    )
+    np.testing.assert_allclose(res.columns["spectral_norm"], s_ref[:, 0], rtol=1e-5)
+    np.testing.assert_allclose(res.summary.spectrum.mean, s_ref.mean(0), rtol=1e-4)
     # quantiles from the histograms: within their 1% resolution of numpy's
-    np.testing.assert_allclose(res.spectrum_q50, np.quantile(s_ref, 0.5, axis=0), rtol=0.03)
+    np.testing.assert_allclose(
+        res.summary.spectrum.q50, np.quantile(s_ref, 0.5, axis=0), rtol=0.03
+    )
 
 
 def test_well_trained_cae_finds_the_circle_tangent():
@@ -246,8 +257,9 @@ def test_well_trained_cae_finds_the_circle_tangent():
     )
     model = train_dataset(ds, cfg, progress=False).model
     res = analyze(model, ds.X, tangents=ds.tangents, config=AnalysisConfig(points=300))
-    assert np.median(res.angle_cae_truth) < 10.0, np.median(res.angle_cae_truth)
-    assert np.median(res.angle_cae_truth) < np.median(res.angle_pca_truth)
+    cae, pca = res.columns["angle_cae_deg"], res.columns["angle_local_pca_deg"]
+    assert np.median(cae) < 10.0, np.median(cae)
+    assert np.median(cae) < np.median(pca)
 
 
 def test_bad_inputs_give_clear_errors(sphere_model):
@@ -272,14 +284,15 @@ def test_analyze_cli_writes_all_outputs(tmp_path):
     r = runner.invoke(main, ["analyze", str(run), "--data", spec, "--out", str(out),
                              "--points", "100", "--store-points", "10", "-q"])  # fmt: skip
     assert r.exit_code == 0, r.output
-    summary = json.loads((out / "summary.json").read_text())
-    assert summary["n_points"] == 100
+    summary = load_analysis(out).summary
+    assert json.loads((out / "summary.json").read_text())["n_points"] == summary.n_points == 100
     for key in ("mean", "q10", "q50", "q90"):
-        assert len(summary["singular_values"][key]) == 3
-    assert sum(summary["count_above_threshold"]["histogram"]) == 100
-    assert set(summary["tangent_angles_deg"]) >= {"cae", "local_pca"}
-    assert len(summary["contraction_curve"]["radii"]) == 20
-    assert summary["provenance"]["data"]["spec"] == spec
+        assert len(getattr(summary.spectrum, key)) == 3
+    assert sum(summary.count.histogram) == 100
+    assert summary.angles.cae is not None and summary.angles.local_pca is not None
+    assert len(summary.contraction.radii) == 20
+    assert summary.provenance.data.spec == spec
+    assert summary.provenance.checkpoint_epoch == 2
     lines = (out / "points.csv").read_text().splitlines()
     assert len(lines) == 101 and lines[0].startswith("index,sigma_1,sigma_2,")
     with np.load(out / "spectra.npz") as z:

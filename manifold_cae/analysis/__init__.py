@@ -3,7 +3,6 @@
 from manifold_cae.analysis.contraction import ContractionCurve, contraction_curve
 from manifold_cae.analysis.engine import AnalysisResult, analyze
 from manifold_cae.analysis.saturation import Saturation, saturation
-from manifold_cae.analysis.summary import AnalysisSummary, DataInfo, Provenance
 from manifold_cae.analysis.spectra import (
     FactoredJacobian,
     TopSingular,
@@ -11,15 +10,16 @@ from manifold_cae.analysis.spectra import (
     full_spectrum,
     top_singular,
 )
+from manifold_cae.analysis.summary import AnalysisSummary, DataInfo, Provenance
 from manifold_cae.analysis.tangents import local_pca_tangents, principal_angles
 
 __all__ = [
     "AnalysisResult",
     "AnalysisSummary",
-    "DataInfo",
-    "Provenance",
     "ContractionCurve",
+    "DataInfo",
     "FactoredJacobian",
+    "Provenance",
     "Saturation",
     "TopSingular",
     "analyze",

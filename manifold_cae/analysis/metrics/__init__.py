@@ -6,7 +6,7 @@ line to :data:`REGISTRY`. The engine, ``summary.json``, ``points.csv``,
 ``spectra.npz`` and a sharded merge pick it up from here.
 """
 
-from manifold_cae.analysis.metrics.angles import AngleSummary, Angles
+from manifold_cae.analysis.metrics.angles import Angles, AngleSummary
 from manifold_cae.analysis.metrics.base import Chunk, Context, Metric, PerPoint, Section, Stats
 from manifold_cae.analysis.metrics.contraction import Contraction, ContractionSummary
 from manifold_cae.analysis.metrics.counts import CountAbove, CountSummary

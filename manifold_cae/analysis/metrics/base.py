@@ -87,7 +87,9 @@ def _convert(value: Any, hint: Any, where: str) -> Any:
     if hint is Stats:
         if not isinstance(value, dict):
             raise DataError(f"{where}: expected {{mean, median}}, got {value!r}")
-        return Stats(_convert(value.get("mean"), float, where), _convert(value.get("median"), float, where))
+        return Stats(
+            _convert(value.get("mean"), float, where), _convert(value.get("median"), float, where)
+        )
     if hint is float:
         if value is None:  # JSON has no NaN: a missing number was written as null
             return float("nan")
