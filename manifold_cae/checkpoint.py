@@ -128,7 +128,9 @@ def load_checkpoint(
     dtype = next(iter(tensors.values())).dtype if tensors else torch.float32
     if not dtype.is_floating_point:
         raise CheckpointError(f"{path} holds {dtype} tensors; a model checkpoint holds floats")
-    model = Autoencoder(config.model, dtype=dtype)
+    # The initial weights are overwritten below; the generator only keeps the build off
+    # torch's global generator, which a library must not advance behind its caller.
+    model = Autoencoder(config.model, dtype=dtype, generator=torch.Generator())
     expected = model.state_dict()
     missing = sorted(set(expected) - set(tensors))
     unexpected = sorted(set(tensors) - set(expected))
@@ -144,6 +146,23 @@ def load_checkpoint(
         )
     model.load_state_dict(tensors)
     return Checkpoint(model.to(map_location), config, int(meta.get("epoch", 0)), path)
+
+
+def read_history(run_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """The per-epoch records in ``run_dir/history.json``."""
+    path = Path(run_dir) / HISTORY_FILE
+    try:
+        epochs = json.loads(path.read_text())["epochs"]
+    except FileNotFoundError:
+        raise CheckpointError(
+            f"{path} is missing: the run's history was lost. Retrain the run, or continue it "
+            "with 'manifold-cae train --resume' to write a new history"
+        ) from None
+    except (ValueError, KeyError, TypeError, OSError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"{path} is corrupt ({e}); retrain the run") from e
+    if not isinstance(epochs, list) or not all(isinstance(r, dict) for r in epochs):
+        raise CheckpointError(f"{path} is corrupt (its epochs are not a list of records)")
+    return epochs
 
 
 def load_model(

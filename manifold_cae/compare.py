@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,15 +21,23 @@ from typing import Any
 import numpy as np
 
 from manifold_cae._io import atomic_write_json, atomic_write_text
-from manifold_cae.checkpoint import HISTORY_FILE, MODEL_FILE, load_checkpoint
-from manifold_cae.config import AnalysisConfig, ObjectiveConfig, RunConfig, TrainConfig
+from manifold_cae.analysis import AnalysisResult
+from manifold_cae.checkpoint import load_checkpoint, read_history
+from manifold_cae.config import (
+    AnalysisConfig,
+    ArchitectureConfig,
+    ObjectiveConfig,
+    RunConfig,
+    TrainConfig,
+    replace,
+)
 from manifold_cae.data import Dataset, load_dataset
-from manifold_cae.errors import CheckpointError, ConfigError
+from manifold_cae.errors import ConfigError
+from manifold_cae.formatting import fmt_spread as _fmt
 from manifold_cae.probe import linear_probe_accuracy
-from manifold_cae.report import SUMMARY
-from manifold_cae.runs import analyze_run, make_run_config, split, train_dataset
+from manifold_cae.runs import analyze_run, continue_run, make_run_config, split
 
-# Model name -> the objective fields that make it (the rest come from the study).
+# Model name -> the objective fields that make it (the rest come from the study's objective).
 MODELS: dict[str, dict[str, Any]] = {
     "ae": {"kind": "ae"},
     "dae": {"kind": "dae", "corruption": "gaussian"},
@@ -46,29 +53,40 @@ METRICS = (
     "contraction_small", "contraction_medium", "contraction_large", "angle_mean",
     "probe_accuracy", "train_seconds",
 )  # fmt: skip
+CONTRACTIVE_KINDS = ("cae", "cae-h", "rcae")  # objectives that read lam
+DEFAULT_STUDY_ANALYSIS = AnalysisConfig(points=1000)
+
+
+def _unique(name: str, values: Sequence[Any]) -> None:
+    seen = [v for i, v in enumerate(values) if v in values[:i]]
+    if seen:
+        raise ConfigError(
+            f"{name} lists {', '.join(map(str, dict.fromkeys(seen)))} more than once; "
+            f"each value gives one run, so list it once (got {', '.join(map(str, values))})"
+        )
 
 
 @dataclass(frozen=True)
 class StudyConfig:
-    """What a comparison trains and analyses. Field names match ``compare``'s flags."""
+    """What a comparison trains and analyses: one base run, and the axes that vary.
+
+    Every run takes ``architecture``, ``objective`` and ``training``; a model
+    name overrides the objective's kind (and corruption), a seed overrides
+    ``training.seed``, and a swept λ or noise value overrides ``objective.lam`` or
+    ``objective.noise``. The data (sample and split, ``training.data_seed``) stay
+    the same for every seed unless ``vary_data``.
+    """
 
     data: str
+    architecture: ArchitectureConfig = field(default_factory=ArchitectureConfig)
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
+    training: TrainConfig = field(default_factory=TrainConfig)
+    analysis: AnalysisConfig = DEFAULT_STUDY_ANALYSIS
     models: tuple[str, ...] = ("ae", "dae", "cae")
-    hidden: tuple[int, ...] = (100,)
-    activation: str = "sigmoid"
-    output: str = "auto"
-    tied: bool = True
-    epochs: int = 50
-    batch_size: int = 128
-    lr: float = 1e-3
-    optimizer: str = "adam"
     seeds: tuple[int, ...] = (0, 1, 2)
-    lam: tuple[float, ...] = (0.1,)  # contractive weight(s): several values make a sweep
-    noise: tuple[float, ...] = (0.3,)  # DAE corruption level(s)
-    gamma: float = 0.1
-    held_out: float = 0.2
-    device: str = "cpu"
-    analysis: AnalysisConfig = field(default_factory=lambda: AnalysisConfig(points=1000))
+    lam: tuple[float, ...] | None = None  # several values make a λ sweep (None: objective.lam)
+    noise: tuple[float, ...] | None = None  # several values make a DAE noise sweep
+    vary_data: bool = False  # draw the data sample and split from each seed too
 
     def __post_init__(self) -> None:
         unknown = [m for m in self.models if m not in MODELS]
@@ -76,17 +94,24 @@ class StudyConfig:
             raise ConfigError(
                 f"unknown model name(s) {', '.join(unknown)}; choose from {', '.join(MODELS)}"
             )
-        if len(set(self.models)) < 2:
+        for name in ("models", "seeds", "lam", "noise"):
+            values = getattr(self, name)
+            if values is not None:
+                if not values:
+                    raise ConfigError(f"{name} needs at least one value")
+                _unique(name, tuple(values))
+        if len(self.models) < 2:
             raise ConfigError(
                 f"a comparison needs at least two different models; got {list(self.models)}. "
                 "Use 'manifold-cae train' for a single model"
             )
-        if not self.seeds or not self.lam or not self.noise:
-            raise ConfigError("seeds, lam and noise each need at least one value")
-        if self.held_out <= 0:
+        if self.training.held_out <= 0:
             raise ConfigError(
-                f"held_out must be > 0 to analyse held-out points; got {self.held_out}"
+                f"held_out must be > 0 to analyse held-out points; got {self.training.held_out}"
             )
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
 
 
 @dataclass(frozen=True)
@@ -98,71 +123,44 @@ class PlannedRun:
     value: float | None  # the swept value
     objective: ObjectiveConfig
 
+    @property
+    def label(self) -> str:
+        return f"{self.model} {self.sweep}={self.value:g}" if self.sweep else self.model
+
 
 def plan(study: StudyConfig) -> list[PlannedRun]:
     """Every run the study needs, in a fixed order."""
+    base = study.objective
     runs = []
     for model in study.models:
-        preset = MODELS[model]
-        kind = preset["kind"]
-        if kind in ("cae", "cae-h", "rcae"):
-            sweep, values = ("lam", study.lam) if len(study.lam) > 1 else (None, study.lam[:1])
-        elif kind == "dae":
-            sweep, values = (
-                ("noise", study.noise) if len(study.noise) > 1 else (None, study.noise[:1])
-            )
-        else:
-            sweep, values = None, (None,)
-        for value in values:
-            lam = value if sweep == "lam" else study.lam[0]
-            noise = value if sweep == "noise" else study.noise[0]
-            obj = ObjectiveConfig(**preset, lam=lam, noise=noise, gamma=study.gamma)
+        obj = replace(base, **MODELS[model])
+        axis = "lam" if obj.kind in CONTRACTIVE_KINDS else "noise" if obj.kind == "dae" else None
+        values = getattr(study, axis) if axis else None
+        sweep = axis if values is not None and len(values) > 1 else None
+        for value in values or (None,):
+            run_obj = replace(obj, **{axis: value}) if axis and value is not None else obj
             for seed in study.seeds:
                 tag = f"-{sweep}{value:g}" if sweep else ""
-                runs.append(PlannedRun(f"{model}{tag}-s{seed}", model, seed, sweep, value, obj))
+                runs.append(PlannedRun(f"{model}{tag}-s{seed}", model, seed, sweep, value, run_obj))
     return runs
 
 
 def _run_config(study: StudyConfig, ds: Dataset, run: PlannedRun) -> RunConfig:
-    training = TrainConfig(
-        epochs=study.epochs, batch_size=study.batch_size, lr=study.lr,
-        optimizer=study.optimizer, seed=run.seed, held_out=study.held_out, device=study.device,  # type: ignore[arg-type]
-    )  # fmt: skip
+    training = replace(study.training, seed=run.seed)
+    if study.vary_data:
+        training = replace(training, data_seed=run.seed)
     return make_run_config(
-        ds, hidden=study.hidden, activation=study.activation, output=study.output,  # type: ignore[arg-type]
-        tied=study.tied, objective=run.objective, training=training,
-    )  # fmt: skip
+        ds, **dataclasses.asdict(study.architecture), objective=run.objective, training=training
+    )
 
 
-def _train(ds: Dataset, config: RunConfig, run_dir: Path) -> str:
-    """Train, resume or skip; returns what was done."""
-    if (run_dir / MODEL_FILE).exists():
-        ckpt = load_checkpoint(run_dir)
-        if ckpt.config != config:
-            longer = dataclasses.replace(ckpt.config.training, epochs=config.training.epochs)
-            if dataclasses.replace(ckpt.config, training=longer) != config:
-                raise CheckpointError(
-                    f"{run_dir} holds a run with a different configuration than this study "
-                    "asks for; use another --out, or delete that directory"
-                )
-        if ckpt.epoch >= config.training.epochs:
-            return "skipped (complete)"
-        train_dataset(ds, config, out_dir=run_dir, resume=True, progress=False)
-        return "resumed"
-    train_dataset(ds, config, out_dir=run_dir, progress=False)
-    return "trained"
-
-
-def _metrics(
-    ds: Dataset, config: RunConfig, run: PlannedRun, run_dir: Path, an_dir: Path
-) -> dict[str, Any]:
-    summary = json.loads((an_dir / SUMMARY).read_text())
-    history = json.loads((run_dir / HISTORY_FILE).read_text())["epochs"]
-    curve = summary["contraction_curve"]
-    ratios, radii = curve["ratios"], curve["radii"]
-    picks = {"small": 0, "medium": len(ratios) // 2, "large": len(ratios) - 1}
-    ang = summary["tangent_angles_deg"]
-    angle = ang["cae"] if ang.get("cae") else ang["cae_vs_local_pca"]
+def _metrics(ds: Dataset, config: RunConfig, run: PlannedRun, run_dir: Path,
+             analysis: AnalysisResult) -> dict[str, Any]:  # fmt: skip
+    summary = analysis.summary
+    history = read_history(run_dir)
+    curve, ang = summary.contraction, summary.angles
+    picks = {"small": 0, "medium": len(curve.ratios) // 2, "large": len(curve.ratios) - 1}
+    angle = ang.cae if ang.cae is not None else ang.cae_vs_local_pca
     probe = None
     if ds.y is not None:
         train_idx, held_idx = split(ds, config.training)
@@ -170,24 +168,25 @@ def _metrics(
             load_checkpoint(run_dir).model, ds.X[train_idx], ds.y[train_idx],
             ds.X[held_idx], ds.y[held_idx], seed=run.seed,
         )  # fmt: skip
+    kind = run.objective.kind
     row: dict[str, Any] = {
         "name": run.name, "model": run.model, "seed": run.seed,
         "sweep": run.sweep, "value": run.value,
-        "lam": run.objective.lam if run.objective.kind in ("cae", "cae-h", "rcae") else None,
-        "noise": run.objective.noise if run.objective.kind == "dae" else None,
+        "lam": run.objective.lam if kind in CONTRACTIVE_KINDS else None,
+        "noise": run.objective.noise if kind == "dae" else None,
         "held_out_reconstruction": history[-1].get("held_out_reconstruction"),
-        "frobenius_mean": summary["frobenius_norm"]["mean"],
-        "sat_percent": 100 * summary["saturation"]["mean_fraction"],
-        "count_mean": summary["count_above_threshold"]["mean"],
-        "count_median": summary["count_above_threshold"]["median"],
-        "angle_mean": angle["mean"] if angle else None,
-        "angle_reference": ang["reference"],
+        "frobenius_mean": summary.norms.frobenius.mean,
+        "sat_percent": 100 * summary.saturation.mean_fraction,
+        "count_mean": summary.count.mean,
+        "count_median": summary.count.median,
+        "angle_mean": angle.mean if angle else None,
+        "angle_reference": ang.reference,
         "probe_accuracy": probe,
         "train_seconds": sum(r["seconds"] for r in history),
     }  # fmt: skip
     for size, i in picks.items():
-        row[f"contraction_{size}"] = ratios[i]
-        row[f"radius_{size}"] = radii[i]
+        row[f"contraction_{size}"] = curve.ratios[i]
+        row[f"radius_{size}"] = curve.radii[i]
     return row
 
 
@@ -211,6 +210,20 @@ def _label(row: dict[str, Any]) -> str:
     return f"{row['model']} {row['sweep']}={row['value']:g}" if row["sweep"] else row["model"]
 
 
+def _saved_metrics(path: Path, identity: dict[str, Any]) -> dict[str, Any] | None:
+    """The row saved by an earlier analysis with exactly these settings, else None."""
+    if not path.is_file():
+        return None
+    try:
+        saved = json.loads(path.read_text())
+    except (ValueError, OSError, UnicodeDecodeError):
+        return None  # damaged: analyse again
+    if not isinstance(saved, dict) or saved.get("identity") != identity:
+        return None
+    row = saved.get("row")
+    return row if isinstance(row, dict) else None
+
+
 @dataclass
 class StudyResult:
     rows: list[dict[str, Any]]  # one per run (model x value x seed)
@@ -227,42 +240,53 @@ def run_study(
     log: Callable[[str], None] = print,
     figures: bool = True,
 ) -> StudyResult:
-    """Train and analyse every planned run, then write the report and figures."""
+    """Train and analyse every planned run, then write the report and figures.
+
+    A study can be re-run into the same directory: runs resume or are skipped by
+    the ``--resume`` rule of ``train``, and an analysis is reused only if it was
+    made with the same run and analysis settings.
+    """
     import sys
 
     from tqdm.auto import tqdm
 
     out = Path(out_dir)
     runs = plan(study)
-    by_seed = {s: load_dataset(study.data, seed=s) for s in study.seeds}
+    data_seeds = {s: s if study.vary_data else study.training.data_seed for s in study.seeds}
+    datasets = {d: load_dataset(study.data, seed=d) for d in set(data_seeds.values())}
     show = sys.stderr.isatty() if progress is None else progress
     rows = []
     bar = tqdm(runs, desc="compare", unit="run", disable=not show)
     for run in bar:
         bar.set_postfix_str(run.name)
-        ds = by_seed[run.seed]
+        ds = datasets[data_seeds[run.seed]]
         config = _run_config(study, ds, run)
         run_dir, an_dir = out / "runs" / run.name, out / "analysis" / run.name
-        did = _train(ds, config, run_dir)
+        did = continue_run(ds, config, run_dir, progress=False)
         metrics_path = an_dir / "metrics.json"
-        if did.startswith("skipped") and metrics_path.is_file():
-            rows.append(json.loads(metrics_path.read_text()))
-            log(f"{run.name}: {did}")
-            continue
-        analyze_run(
-            run_dir, study.data, config=study.analysis, which="held-out", out_dir=an_dir,
-            label=_label({"model": run.model, "sweep": run.sweep, "value": run.value}),
-            progress=False,
-        )  # fmt: skip
-        row = _metrics(ds, config, run, run_dir, an_dir)
-        atomic_write_json(metrics_path, row)
+        identity = {
+            "run_config": config.to_dict(),
+            "analysis": dataclasses.asdict(study.analysis),
+            "epoch": config.training.epochs,
+        }
+        row = _saved_metrics(metrics_path, identity)
+        if row is None:
+            analysis = analyze_run(
+                run_dir, study.data, config=study.analysis, which="held-out", out_dir=an_dir,
+                label=run.label, progress=False,
+            )  # fmt: skip
+            row = _metrics(ds, config, run, run_dir, analysis)
+            atomic_write_json(metrics_path, {"identity": identity, "row": row})
+            did += ", analysed"
+        else:
+            did += ", analysis reused"
         rows.append(row)
-        log(f"{run.name}: {did}, analysed")
+        log(f"{run.name}: {did}")
     bar.close()
     result = StudyResult(rows, _aggregate(rows), out)
     atomic_write_json(
         out / "comparison.json",
-        {"study": dataclasses.asdict(study), "runs": rows, "models": result.aggregate},
+        {"study": study.to_dict(), "runs": rows, "models": result.aggregate},
     )
     atomic_write_text(out / "report.md", report_markdown(study, result))
     if figures:
@@ -289,12 +313,6 @@ def _draw(
     if any(r["sweep"] for r in result.rows):
         paths.append(plots.draw_sweep(result.rows, out / "figures"))
     return paths
-
-
-def _fmt(stat: dict[str, float] | None, spec: str = ".3g", scale: float = 1.0) -> str:
-    if stat is None or not math.isfinite(stat["mean"]):
-        return "n/a"
-    return f"{stat['mean'] * scale:{spec}} ± {stat['std'] * scale:{spec}}"
 
 
 def _findings(study: StudyConfig, result: StudyResult) -> list[str]:
@@ -391,13 +409,16 @@ def report_markdown(study: StudyConfig, result: StudyResult) -> str:
     """The comparison report: findings in plain words, then the table."""
     a0 = result.aggregate
     n_seeds = len(study.seeds)
+    arch, tr = study.architecture, study.training
     lines = [
         f"# Comparison on `{study.data}`",
         "",
-        f"Models {', '.join(study.models)}; hidden={list(study.hidden)}, {study.activation}, "
-        f"{'tied' if study.tied else 'untied'}; {study.epochs} epochs of {study.optimizer} "
-        f"(lr {study.lr:g}, batch {study.batch_size}); seeds {list(study.seeds)}; "
-        f"held-out fraction {study.held_out:g}. Only the objective differs between models. "
+        f"Models {', '.join(study.models)}; hidden={list(arch.hidden)}, {arch.activation}, "
+        f"{'tied' if arch.tied else 'untied'}; {tr.epochs} epochs of {tr.optimizer} "
+        f"(lr {tr.lr:g}, batch {tr.batch_size}); seeds {list(study.seeds)}; data seed "
+        f"{'= seed' if study.vary_data else tr.data_seed}; "
+        f"held-out fraction {tr.held_out:g}; {study.analysis.points} held-out points analysed "
+        "per run. Only the objective differs between models. "
         f"Values are mean ± std over {n_seeds} seed(s), measured on held-out points.",
         "",
         "## What it shows",

@@ -42,6 +42,16 @@ def _positive(name: str, value: float, *, strict: bool = True) -> None:
 
 
 @dataclass(frozen=True)
+class ArchitectureConfig:
+    """The architecture without the input size (what a study shares across data)."""
+
+    hidden: tuple[int, ...] = (100,)
+    activation: Activation = "sigmoid"
+    output: str = "auto"
+    tied: bool = True
+
+
+@dataclass(frozen=True)
 class ModelConfig:
     """Architecture of an :class:`~manifold_cae.Autoencoder`."""
 
@@ -115,7 +125,8 @@ class TrainConfig:
     optimizer: Optimizer = "adam"
     momentum: float = 0.0  # sgd only
     seed: int = 0  # initialisation, shuffling and noise all derive from it
-    held_out: float = 0.1  # fraction of the data kept out of training
+    held_out: float = 0.2  # fraction of the data kept out of training
+    data_seed: int = 0  # draws the synthetic sample and the train / held-out split
     device: str = "cpu"
 
     def __post_init__(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 
@@ -13,8 +14,8 @@ def fmt(v: Any, spec: str = ".4g") -> str:
     return format(v, spec)
 
 
-def fmt_spread(stat: Any, spec: str = ".3g", scale: float = 1.0) -> str:
-    """ "mean ± std" of a {mean, std} pair, or "n/a"."""
-    if stat is None or not math.isfinite(stat.mean):
+def fmt_spread(stat: Mapping[str, float] | None, spec: str = ".3g", scale: float = 1.0) -> str:
+    """'mean ± std' of a {"mean", "std"} record (a study's aggregate), or "n/a"."""
+    if stat is None or not math.isfinite(stat["mean"]):
         return "n/a"
-    return f"{stat.mean * scale:{spec}} ± {stat.std * scale:{spec}}"
+    return f"{stat['mean'] * scale:{spec}} ± {stat['std'] * scale:{spec}}"

@@ -14,7 +14,7 @@ import numpy as np
 
 from manifold_cae.analysis import AnalysisResult, analyze
 from manifold_cae.analysis.summary import DataInfo
-from manifold_cae.checkpoint import load_checkpoint
+from manifold_cae.checkpoint import MODEL_FILE, load_checkpoint
 from manifold_cae.config import (
     AnalysisConfig,
     ModelConfig,
@@ -28,9 +28,9 @@ from manifold_cae.data import (
     load_dataset,
     train_test_split_indices,
 )
-from manifold_cae.errors import ConfigError
+from manifold_cae.errors import CheckpointError, ConfigError
 from manifold_cae.report import write_analysis
-from manifold_cae.train import TrainResult, fit
+from manifold_cae.train import TrainResult, check_resumable, fit
 
 
 def choose_output(ds: Dataset, output: Literal["auto", "sigmoid", "linear"]) -> str:
@@ -42,8 +42,8 @@ def choose_output(ds: Dataset, output: Literal["auto", "sigmoid", "linear"]) -> 
 
 
 def split(ds: Dataset, training: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
-    """(train_idx, held_out_idx) of ``ds``, a function of ``training.held_out`` and ``seed``."""
-    return train_test_split_indices(ds.n_samples, training.held_out, seed=training.seed)
+    """(train_idx, held_out_idx) of ``ds``, a function of ``held_out`` and ``data_seed``."""
+    return train_test_split_indices(ds.n_samples, training.held_out, seed=training.data_seed)
 
 
 def make_run_config(
@@ -91,6 +91,31 @@ def train_dataset(
     )
 
 
+def continue_run(
+    ds: Dataset, config: RunConfig, run_dir: str | Path, *, progress: bool | None = None
+) -> str:
+    """Train ``config`` into ``run_dir``: afresh, resumed, or not at all if it is complete.
+
+    The rule is :func:`~manifold_cae.train.fit`'s ``--resume`` rule: a saved run
+    continues only if everything but the epoch count matches. Returns what was done.
+    """
+    run_dir = Path(run_dir)
+    if not (run_dir / MODEL_FILE).exists():
+        train_dataset(ds, config, out_dir=run_dir, progress=progress)
+        return "trained"
+    ckpt = load_checkpoint(run_dir)
+    check_resumable(ckpt.config, config, ckpt.path)
+    if ckpt.epoch > config.training.epochs:
+        raise CheckpointError(
+            f"{run_dir} was trained for {ckpt.epoch} epochs, more than the {config.training.epochs}"
+            " asked for; ask for at least as many epochs, or use another output directory"
+        )
+    if ckpt.epoch == config.training.epochs:
+        return "skipped (complete)"
+    train_dataset(ds, config, out_dir=run_dir, resume=True, progress=progress)
+    return f"resumed at epoch {ckpt.epoch}, trained to {config.training.epochs}"
+
+
 def select_split(ds: Dataset, training: TrainConfig, which: str) -> np.ndarray:
     """Row indices of ``ds`` for ``which`` in {"all", "train", "held-out"}."""
     if which == "all":
@@ -117,11 +142,18 @@ def analyze_run(
 ) -> AnalysisResult:
     """Load a trained run, analyse it on ``data_spec`` and (optionally) write the outputs.
 
-    Synthetic data are regenerated with the run's seed, so ``which="held-out"``
+    Synthetic data are regenerated with the run's data seed, so ``which="held-out"``
     selects exactly the points training never saw.
     """
     ckpt = load_checkpoint(run_dir)
-    ds = load_dataset(data_spec, seed=ckpt.config.training.seed)
+    ds = load_dataset(data_spec, seed=ckpt.config.training.data_seed)
+    trained_on = ckpt.config.data.get("sha256")
+    if which != "all" and trained_on and ds.provenance()["sha256"] != trained_on:
+        raise ConfigError(
+            f"--split {which} needs the data {run_dir} was trained on, but {data_spec!r} is "
+            f"other data (its fingerprint differs from the run's {ckpt.config.data.get('spec')!r})"
+            "; analyse it with --split all, or pass the run's own --data"
+        )
     rows = select_split(ds, ckpt.config.training, which)
     sub = ds.subset(rows)
     reference = ds.subset(split(ds, ckpt.config.training)[0]).X if which == "held-out" else None

@@ -136,7 +136,7 @@ def mean_reconstruction(model: Autoencoder, x: Tensor, *, batch_size: int = 1024
     return total / x.shape[0]
 
 
-def _check_resumable(saved: RunConfig, wanted: RunConfig, path: Path) -> None:
+def check_resumable(saved: RunConfig, wanted: RunConfig, path: Path) -> None:
     """Everything but the epoch count (and device) must match to resume."""
     a = replace(saved, training=replace(saved.training, epochs=1, device="cpu"))
     b = replace(wanted, training=replace(wanted.training, epochs=1, device="cpu"))
@@ -355,7 +355,7 @@ def _restore(
 ) -> tuple[int, list[dict[str, Any]]]:
     ckpt = load_checkpoint(run_dir)
     state = load_train_state(run_dir / STATE_FILE)
-    _check_resumable(ckpt.config, config, ckpt.path)
+    check_resumable(ckpt.config, config, ckpt.path)
     if state.epoch != ckpt.epoch:
         raise CheckpointError(
             f"cannot resume {run_dir}: {STATE_FILE} is at epoch {state.epoch} but "

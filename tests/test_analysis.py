@@ -233,15 +233,11 @@ def test_analyze_counts_and_norms_match_reference(sphere_model):
     s_ref, _ = reference_svd(model, x)
     np.testing.assert_allclose(res.arrays["singular_values"], s_ref, rtol=1e-4, atol=1e-6)
     np.testing.assert_array_equal(res.columns["count_above_threshold"], (s_ref > 0.3).sum(1))
-    np.testing.assert_allclose(
-        res.columns["frobenius_norm"], np.sqrt((s_ref**2).sum(1)), rtol=1e-5
-    )
+    np.testing.assert_allclose(res.columns["frobenius_norm"], np.sqrt((s_ref**2).sum(1)), rtol=1e-5)
     np.testing.assert_allclose(res.columns["spectral_norm"], s_ref[:, 0], rtol=1e-5)
     np.testing.assert_allclose(res.summary.spectrum.mean, s_ref.mean(0), rtol=1e-4)
     # quantiles from the histograms: within their 1% resolution of numpy's
-    np.testing.assert_allclose(
-        res.summary.spectrum.q50, np.quantile(s_ref, 0.5, axis=0), rtol=0.03
-    )
+    np.testing.assert_allclose(res.summary.spectrum.q50, np.quantile(s_ref, 0.5, axis=0), rtol=0.03)
 
 
 def test_well_trained_cae_finds_the_circle_tangent():

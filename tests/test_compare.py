@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -11,12 +12,17 @@ from click.testing import CliRunner
 from manifold_cae import ConfigError, load_dataset, load_model
 from manifold_cae.cli import main
 from manifold_cae.compare import StudyConfig, plan, run_study
-from manifold_cae.config import AnalysisConfig
+from manifold_cae.config import AnalysisConfig, ArchitectureConfig, TrainConfig
 from manifold_cae.probe import linear_probe_accuracy
+from manifold_cae.report import load_analysis
 from manifold_cae.runs import split
 
-TINY = dict(hidden=(8,), epochs=2, batch_size=64, analysis=AnalysisConfig(points=40, store_points=5,
-            contraction_points=20, n_radii=5))  # fmt: skip
+TINY_ANALYSIS = AnalysisConfig(points=40, store_points=5, contraction_points=20, n_radii=5)
+TINY = dict(
+    architecture=ArchitectureConfig(hidden=(8,)),
+    training=TrainConfig(epochs=2, batch_size=64),
+    analysis=TINY_ANALYSIS,
+)
 
 
 @pytest.fixture(scope="module")
@@ -51,15 +57,15 @@ def test_rows_agree_with_per_run_summaries(study_dir):
         (m, s) for m in ("ae", "dae", "cae") for s in (0, 1)
     ]
     for row in comp["runs"]:
-        summary = json.loads((out / "analysis" / row["name"] / "summary.json").read_text())
-        assert row["frobenius_mean"] == summary["frobenius_norm"]["mean"]
-        assert row["sat_percent"] == pytest.approx(100 * summary["saturation"]["mean_fraction"])
-        assert row["count_mean"] == summary["count_above_threshold"]["mean"]
-        assert row["angle_mean"] == summary["tangent_angles_deg"]["cae"]["mean"]
-        assert row["contraction_large"] == summary["contraction_curve"]["ratios"][-1]
+        summary = load_analysis(out / "analysis" / row["name"]).summary
+        assert row["frobenius_mean"] == summary.norms.frobenius.mean
+        assert row["sat_percent"] == pytest.approx(100 * summary.saturation.mean_fraction)
+        assert row["count_mean"] == summary.count.mean
+        assert row["angle_mean"] == summary.angles.cae.mean
+        assert row["contraction_large"] == summary.contraction.ratios[-1]
         hist = json.loads((out / "runs" / row["name"] / "history.json").read_text())["epochs"]
         assert row["held_out_reconstruction"] == hist[-1]["held_out_reconstruction"]
-        assert summary["provenance"]["data"]["split"] == "held-out"
+        assert summary.provenance.data.split == "held-out"
     # aggregate = mean and std over the two seeds
     for agg in comp["models"]:
         vals = [r["frobenius_mean"] for r in comp["runs"] if r["model"] == agg["model"]]
@@ -100,7 +106,7 @@ def test_rerun_skips_complete_runs(study_dir):
 def test_interrupted_run_is_resumed(tmp_path):
     study = StudyConfig(data="swiss-roll:n_samples=200", models=("ae", "cae"), seeds=(0,), **TINY)
     run_study(study, tmp_path, progress=False, log=lambda m: None, figures=False)
-    longer = StudyConfig(**{**study.__dict__, "epochs": 3})
+    longer = dataclasses.replace(study, training=TrainConfig(epochs=3, batch_size=64))
     messages: list[str] = []
     run_study(longer, tmp_path, progress=False, log=messages.append, figures=False)
     assert all("resumed" in m for m in messages), messages
@@ -139,11 +145,57 @@ def test_sweep_names_runs_and_draws_the_sweep_figure(tmp_path):
 
 @pytest.mark.parametrize(
     ("models", "match"),
-    [(("ae", "vae"), "unknown model name"), (("cae",), "at least two"), (("cae", "cae"), "two")],
-)
+    [(("ae", "vae"), "unknown model name"), (("cae",), "at least two"),
+     (("cae", "cae"), "more than once"), (("cae", "cae", "ae"), "more than once")],
+)  # fmt: skip
 def test_bad_model_lists(models, match):
     with pytest.raises(ConfigError, match=match):
         StudyConfig(data="digits", models=models)
+
+
+@pytest.mark.parametrize("axis", ["seeds", "lam", "noise"])
+def test_duplicate_axis_values_are_refused(axis):
+    values = (0, 0) if axis == "seeds" else (0.1, 0.1)
+    with pytest.raises(ConfigError, match=f"{axis} lists .* more than once"):
+        StudyConfig(data="digits", **{axis: values})
+
+
+def test_changed_analysis_settings_are_not_reused(tmp_path):
+    """A study's settings are part of its identity: other --points re-analyses."""
+    study = StudyConfig(data="swiss-roll:n_samples=200", models=("ae", "cae"), seeds=(0,), **TINY)
+    run_study(study, tmp_path, progress=False, log=lambda m: None, figures=False)
+    more = dataclasses.replace(study, analysis=dataclasses.replace(TINY_ANALYSIS, points=30))
+    messages: list[str] = []
+    result = run_study(more, tmp_path, progress=False, log=messages.append, figures=False)
+    assert all("skipped (complete), analysed" in m for m in messages), messages
+    for row in result.rows:
+        assert load_analysis(tmp_path / "analysis" / row["name"]).summary.n_points == 30
+
+
+def test_seeds_change_the_initialisation_not_the_data(tmp_path):
+    from manifold_cae.checkpoint import load_checkpoint
+
+    fixed = StudyConfig(data="swiss-roll:n_samples=120", models=("ae", "cae"), seeds=(0, 1),
+                        **TINY)  # fmt: skip
+    run_study(fixed, tmp_path / "fixed", progress=False, log=lambda m: None, figures=False)
+    cfg = [load_checkpoint(tmp_path / "fixed" / "runs" / f"cae-s{s}").config for s in (0, 1)]
+    assert cfg[0].data["sha256"] == cfg[1].data["sha256"]
+    assert cfg[0].training.seed != cfg[1].training.seed
+    varied = dataclasses.replace(fixed, vary_data=True)
+    run_study(varied, tmp_path / "varied", progress=False, log=lambda m: None, figures=False)
+    cfg = [load_checkpoint(tmp_path / "varied" / "runs" / f"cae-s{s}").config for s in (0, 1)]
+    assert cfg[0].data["sha256"] != cfg[1].data["sha256"]
+
+
+def test_a_run_that_lost_its_history_gives_a_clear_error(tmp_path):
+    from manifold_cae.errors import CheckpointError
+
+    study = StudyConfig(data="swiss-roll:n_samples=120", models=("ae", "cae"), seeds=(0,), **TINY)
+    run_study(study, tmp_path, progress=False, log=lambda m: None, figures=False)
+    (tmp_path / "runs" / "cae-s0" / "history.json").unlink()
+    (tmp_path / "analysis" / "cae-s0" / "metrics.json").write_text("{not json")
+    with pytest.raises(CheckpointError, match=r"history\.json is missing"):
+        run_study(study, tmp_path, progress=False, log=lambda m: None, figures=False)
 
 
 def test_compare_cli(tmp_path):
@@ -163,12 +215,16 @@ def test_compare_cli(tmp_path):
 
 def test_demo_runs_both_studies_and_writes_an_index(tmp_path, monkeypatch):
     """The demo's wiring, with its two studies shrunk to seconds."""
-    import dataclasses
-
     from manifold_cae import demo
 
     small = {
-        name: dataclasses.replace(s, epochs=1, seeds=(0,), hidden=(6,), analysis=TINY["analysis"])
+        name: dataclasses.replace(
+            s,
+            training=dataclasses.replace(s.training, epochs=1),
+            seeds=(0,),
+            architecture=ArchitectureConfig(hidden=(6,)),
+            analysis=TINY_ANALYSIS,
+        )
         for name, s in demo.DEMO_STUDIES.items()
     }
     monkeypatch.setattr(demo, "DEMO_STUDIES", small)
