@@ -110,6 +110,19 @@ def require_closed_form(model: Autoencoder) -> None:
         )
 
 
+def diag_times_w_frobenius_sq(slope: Tensor, weight: Tensor) -> Tensor:
+    """||diag(s) W||_F^2 = sum_j s_j^2 sum_i W_ji^2 per row of ``slope``: the CAE's closed form.
+
+    Args:
+        slope: (n_samples, n_hidden), s'(a) (or a difference of slopes).
+        weight: (n_hidden, n_features), W.
+
+    Returns:
+        (n_samples,).
+    """
+    return slope.square() @ weight.square().sum(dim=1)  # sum W^2 first: O(d_h d_x) once
+
+
 def frobenius_sq_closed(model: Autoencoder, x: Tensor, *, slope: Tensor | None = None) -> Tensor:
     """||J_f(x)||_F^2 from diag(s'(a)) W, without building J.
 
@@ -125,8 +138,7 @@ def frobenius_sq_closed(model: Autoencoder, x: Tensor, *, slope: Tensor | None =
     require_closed_form(model)
     if slope is None:
         (slope,) = layer_slopes(model, x)
-    row_sq = model.enc_weights[0].square().sum(dim=1)  # (d_h,): sum_i W_ji^2
-    return slope.square() @ row_sq
+    return diag_times_w_frobenius_sq(slope, model.enc_weights[0])
 
 
 def exact_jacobian(fn: RowMap, x: Tensor, *, d_out: int | None = None) -> Tensor:
@@ -257,7 +269,7 @@ def encoder_difference_sq(
         require_closed_form(model)
         (s1,) = layer_slopes(model, x)
         (s2,) = layer_slopes(model, x2)
-        return (s1 - s2).square() @ model.enc_weights[0].square().sum(dim=1)
+        return diag_times_w_frobenius_sq(s1 - s2, model.enc_weights[0])
     if method == "exact":
         j1 = exact_jacobian(model.encode, x, d_out=model.n_hidden)
         j2 = exact_jacobian(model.encode, x2, d_out=model.n_hidden)

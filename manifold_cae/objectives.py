@@ -197,12 +197,3 @@ def loss_terms(
     if cfg.weight_decay > 0:
         penalty = penalty + cfg.weight_decay * weight_decay_penalty(model)
     return LossTerms(recon + penalty, recon, penalty)
-
-
-def describe_penalty(model: Autoencoder, cfg: ObjectiveConfig) -> str:
-    """Human-readable name of how the penalty is computed for this model."""
-    if cfg.kind in ("ae", "dae"):
-        return "none"
-    if cfg.kind == "rcae":
-        return "stochastic" if cfg.penalty == "stochastic" else "exact"
-    return resolve_method(model, cfg.penalty)

@@ -27,7 +27,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from manifold_cae.jacobian import chain_product, layer_slopes
+from manifold_cae.jacobian import chain_product, diag_times_w_frobenius_sq, layer_slopes
 from manifold_cae.models import Autoencoder
 
 
@@ -88,7 +88,7 @@ class FactoredJacobian:
     def frobenius_sq(self) -> Tensor:
         """||J||_F^2 per point, (n,). Closed form for one layer, else from the dense J."""
         if len(self.weights) == 1:
-            return self.slopes[0].square() @ self.weights[0].square().sum(dim=1)
+            return diag_times_w_frobenius_sq(self.slopes[0], self.weights[0])
         return self.dense().square().sum(dim=(-2, -1))
 
     def gram(self) -> Tensor:
