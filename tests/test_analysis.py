@@ -307,3 +307,25 @@ def test_analyze_cli_writes_all_outputs(tmp_path):
         main, ["analyze", str(run), "--data", spec, "--top-k", "9", "--out", str(out)]
     )
     assert bad.exit_code == 2 and "top_k=9" in bad.output
+
+
+@pytest.mark.parametrize(("hidden", "activation", "d_x"), CASES)
+@pytest.mark.parametrize("scale", [1.0, 6.0])  # 6.0 saturates most units
+def test_tangents_span_the_leading_right_singular_vectors(hidden, activation, d_x, scale, seed):
+    """tangents(model, x, k) against float64 numpy SVD of autograd Jacobians."""
+    from manifold_cae.analysis import tangents
+
+    model = make_model(hidden, activation, d_x, seed, scale=scale)
+    x = torch.randn(6, d_x, generator=torch.Generator().manual_seed(seed))
+    k = 2
+    t = tangents(model, x, k)
+    s_ref, vt_ref = reference_svd(model, x)
+    assert t.basis.shape == (6, d_x, k)
+    np.testing.assert_allclose(t.singular_values.numpy(), s_ref[:, :k], rtol=1e-4, atol=1e-7)
+    gap = s_ref[:, k - 1] > 1.05 * s_ref[:, k]  # the subspace is defined where there is a gap
+    angles = principal_angles(t.basis.double(), torch.as_tensor(vt_ref[:, :k].swapaxes(1, 2)))
+    assert float(angles[gap].max()) < 1e-3
+    with pytest.raises(ConfigError, match="k must be in"):
+        tangents(model, x, 0)
+    with pytest.raises(DataError, match="shape"):
+        tangents(model, x[:, :1], 1)

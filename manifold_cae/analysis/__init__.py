@@ -2,6 +2,7 @@
 
 from manifold_cae.analysis.contraction import ContractionCurve, contraction_curve
 from manifold_cae.analysis.engine import AnalysisResult, analyze
+from manifold_cae.analysis.local_pca import local_pca_tangents, principal_angles
 from manifold_cae.analysis.saturation import Saturation, saturation
 from manifold_cae.analysis.spectra import (
     FactoredJacobian,
@@ -11,7 +12,7 @@ from manifold_cae.analysis.spectra import (
     top_singular,
 )
 from manifold_cae.analysis.summary import AnalysisSummary, DataInfo, Provenance
-from manifold_cae.analysis.tangents import local_pca_tangents, principal_angles
+from manifold_cae.analysis.tangent_space import Tangents, tangents
 
 __all__ = [
     "AnalysisResult",
@@ -21,6 +22,7 @@ __all__ = [
     "FactoredJacobian",
     "Provenance",
     "Saturation",
+    "Tangents",
     "TopSingular",
     "analyze",
     "contraction_curve",
@@ -29,5 +31,6 @@ __all__ = [
     "local_pca_tangents",
     "principal_angles",
     "saturation",
+    "tangents",
     "top_singular",
 ]

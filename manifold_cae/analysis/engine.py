@@ -26,10 +26,10 @@ import torch
 
 from manifold_cae._version import __version__
 from manifold_cae.analysis.contraction import max_pairwise_distance
+from manifold_cae.analysis.local_pca import NeighbourIndex, local_pca_tangents
 from manifold_cae.analysis.metrics import REGISTRY, Chunk, Context, Metric
 from manifold_cae.analysis.spectra import FactoredJacobian, full_spectrum, top_singular
 from manifold_cae.analysis.summary import AnalysisSummary, Provenance
-from manifold_cae.analysis.tangents import NeighbourIndex, local_pca_tangents
 from manifold_cae.config import AnalysisConfig
 from manifold_cae.device import resolve_device
 from manifold_cae.errors import ConfigError, DataError

@@ -8,8 +8,8 @@ from typing import ClassVar
 import numpy as np
 from torch import Tensor
 
+from manifold_cae.analysis.local_pca import principal_angles
 from manifold_cae.analysis.metrics.base import Chunk, Context, Metric, PerPoint, Section, Stats
-from manifold_cae.analysis.tangents import principal_angles
 
 
 @dataclass(frozen=True)
