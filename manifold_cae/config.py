@@ -137,9 +137,13 @@ def _check_fields(cfg: Any) -> None:
     for f in dataclasses.fields(cfg):
         value = coerce(f.name, type_hints(cls)[f.name], getattr(cfg, f.name))
         object.__setattr__(cfg, f.name, value)
-        allowed = choices_of(f)
-        if allowed is not None and value not in allowed:
-            raise ConfigError(f"{f.name} must be one of {', '.join(allowed)}; got {value!r}")
+        _check_choice(f, value)
+
+
+def _check_choice(f: dataclasses.Field, value: Any) -> None:
+    allowed = choices_of(f)
+    if allowed is not None and value not in allowed:
+        raise ConfigError(f"{f.name} must be one of {', '.join(allowed)}; got {value!r}")
 
 
 def _positive(name: str, value: float, *, strict: bool = True) -> None:
@@ -459,6 +463,7 @@ def _read_table(path: Path, section: str, table: dict[str, Any]) -> dict[str, An
             value = [value]  # hidden = 6 is one layer, like --hidden 6
         try:
             values[f.name] = coerce(f.name, hint, value)
+            _check_choice(f, values[f.name])
         except ConfigError as e:
             raise ConfigError(f"{where}: {e}") from None
     return values

@@ -144,6 +144,7 @@ def toml_file(tmp_path: Path, text: str) -> Path:
         ('[model]\nhidden = "16"\n', ["run.toml", "hidden", "'16'"]),
         ("[model]\nhidden = [8, 2.5]\n", ["run.toml", "2.5"]),
         ("[model]\nn_features = 3\n", ["run.toml", "unknown key 'n_features'"]),
+        ('[objective]\nmodel = "vae"\n', ["run.toml", "model = 'vae'", "one of ae, cae"]),
         ('[objective]\nmodel = "dae"\nkind = "cae"\n', ["run.toml", "kind is already set"]),
         ("[analysis]\npoints = 10\n", ["run.toml", "unknown section [analysis]"]),
         ("[training\n", ["cannot read", "run.toml"]),
