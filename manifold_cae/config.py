@@ -225,6 +225,13 @@ class ModelConfig(ArchitectureConfig, _InputSize):
         return ArchitectureConfig(**_values(self, ArchitectureConfig))
 
 
+def resolve_output(model: ModelConfig, *, in_unit_interval: bool) -> ModelConfig:
+    """``model`` with ``output="auto"`` made concrete: sigmoid for data in [0, 1], else linear."""
+    if model.output != "auto":
+        return model
+    return dataclasses.replace(model, output="sigmoid" if in_unit_interval else "linear")
+
+
 def _values(cfg: Any, cls: type) -> dict[str, Any]:
     return {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cls)}
 

@@ -34,7 +34,7 @@ from manifold_cae.checkpoint import (
     save_model,
     save_train_state,
 )
-from manifold_cae.config import RunConfig, TrainConfig, replace
+from manifold_cae.config import RunConfig, TrainConfig, replace, resolve_output
 from manifold_cae.device import resolve_device
 from manifold_cae.errors import CheckpointError, ConfigError, DataError, DivergenceError
 from manifold_cae.jacobian import (
@@ -192,6 +192,8 @@ def fit(
         )
     device = resolve_device(tcfg.device)
     source = _as_source(X, config.model.n_features, "training data")
+    in_unit = bool(source.min() >= 0 and source.max() <= 1)  # output "auto" (decision 2)
+    config = replace(config, model=resolve_output(config.model, in_unit_interval=in_unit))
     n = source.shape[0]
     held = None
     if X_held_out is not None and len(X_held_out):

@@ -31,6 +31,7 @@ from manifold_cae.config import (
     flag_name,
     load_toml,
     merge,
+    resolve_output,
     type_hints,
 )
 
@@ -314,3 +315,11 @@ def test_saturation_rule(name, expected):
     assert act.saturated(PRE, h).tolist() == expected
     u = act.unit_interval(PRE, h)
     assert bool(((u >= 0) & (u <= 1)).all())
+
+
+def test_auto_output_resolves_from_the_data_range():
+    auto = ModelConfig(3, (4,))
+    assert resolve_output(auto, in_unit_interval=True).output == "sigmoid"
+    assert resolve_output(auto, in_unit_interval=False).output == "linear"
+    fixed = ModelConfig(3, (4,), output="linear")
+    assert resolve_output(fixed, in_unit_interval=True) is fixed
