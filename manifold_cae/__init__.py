@@ -1,35 +1,41 @@
 """manifold_cae: train contractive autoencoders and analyse the geometry they learn.
 
 The public API is re-exported here; implementation lives in the submodules.
+Names are imported on first use (PEP 562), so ``import manifold_cae`` (and the
+CLI's ``--help``) does not pay for torch.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
 from manifold_cae._version import __version__
-from manifold_cae.analysis import AnalysisResult, analyze
-from manifold_cae.checkpoint import Checkpoint, load_checkpoint, load_model, save_model
-from manifold_cae.config import (
-    AnalysisConfig,
-    ModelConfig,
-    ObjectiveConfig,
-    RunConfig,
-    TrainConfig,
-)
-from manifold_cae.data import Dataset, list_datasets, load_dataset
-from manifold_cae.errors import (
-    CheckpointError,
-    ConfigError,
-    DataError,
-    DivergenceError,
-    ManifoldCAEError,
-)
-from manifold_cae.jacobian import encoder_frobenius_sq, encoder_jacobian
-from manifold_cae.models import Autoencoder
-from manifold_cae.objectives import LossTerms, corrupt, loss_terms
-from manifold_cae.runs import make_run_config, train_dataset
-from manifold_cae.train import TrainResult, fit, init_model
+
+# Submodule -> the public names it provides.
+_SOURCES: dict[str, tuple[str, ...]] = {
+    "analysis": ("AnalysisResult", "analyze"),
+    "checkpoint": ("Checkpoint", "load_checkpoint", "load_model", "save_model"),
+    "config": (
+        "AnalysisConfig", "ArchitectureConfig", "ModelConfig", "ObjectiveConfig", "RunConfig",
+        "TrainConfig",
+    ),
+    "data": ("Dataset", "list_datasets", "load_dataset"),
+    "errors": (
+        "CheckpointError", "ConfigError", "DataError", "DivergenceError", "ManifoldCAEError",
+    ),
+    "jacobian": ("encoder_frobenius_sq", "encoder_jacobian"),
+    "models": ("Autoencoder",),
+    "objectives": ("LossTerms", "corrupt", "loss_terms"),
+    "runs": ("make_run_config", "train_dataset"),
+    "train": ("TrainResult", "fit", "init_model"),
+}  # fmt: skip
+_WHERE = {name: module for module, names in _SOURCES.items() for name in names}
 
 __all__ = [
     "AnalysisConfig",
     "AnalysisResult",
+    "ArchitectureConfig",
     "Autoencoder",
     "Checkpoint",
     "CheckpointError",
@@ -60,3 +66,15 @@ __all__ = [
     "save_model",
     "train_dataset",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'manifold_cae' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"manifold_cae.{_WHERE[name]}"), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

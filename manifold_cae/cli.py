@@ -1,16 +1,19 @@
 """The ``manifold-cae`` command: options -> config -> library call -> files.
 
 Each subcommand parses its options, builds the frozen configs, calls the
-library and reports where it wrote its outputs. The toolkit's own errors
+library and reports where it wrote its outputs. The options of the configs
+are generated from the dataclass fields in :mod:`manifold_cae.config` (flag,
+type, default, help), so nothing is declared twice. The toolkit's own errors
 (bad data, bad checkpoints, divergence) become one-line messages, not
-tracebacks.
+tracebacks. Torch is imported inside the commands only, so ``--help`` is quick.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
-import tomllib
-from collections.abc import Callable
+import typing
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -18,15 +21,21 @@ import click
 
 from manifold_cae._version import __version__
 from manifold_cae.config import (
-    ACTIVATIONS,
-    CORRUPTIONS,
-    OBJECTIVES,
-    OPTIMIZERS,
-    PENALTY_METHODS,
+    SECTIONS,
+    AnalysisConfig,
+    ArchitectureConfig,
     ObjectiveConfig,
     TrainConfig,
+    build,
+    choices_of,
+    flag_name,
+    load_toml,
+    merge,
+    type_hints,
 )
 from manifold_cae.errors import ConfigError, ManifoldCAEError
+
+Decorator = Callable[[Any], Any]
 
 
 def _friendly_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -44,121 +53,111 @@ def _friendly_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def _int_list(_ctx: click.Context, _param: click.Parameter, value: Any) -> tuple[int, ...] | None:
-    if value is None or isinstance(value, tuple):
-        return value
-    try:
-        sizes = tuple(int(v) for v in str(value).split(",") if v.strip())
-    except ValueError:
-        raise click.BadParameter(
-            f"expected comma-separated integers such as 1000,500; got {value!r}"
-        ) from None
-    if not sizes or min(sizes) < 1:
-        raise click.BadParameter(f"expected one or more sizes >= 1; got {value!r}")
+def _csv(kind: type, *, unique: bool = False) -> Callable[..., tuple[Any, ...] | None]:
+    """A callback parsing ``a,b,c`` into a tuple of ``kind`` (refusing repeats if ``unique``)."""
+
+    def parse(_ctx: click.Context, _param: click.Parameter, value: Any) -> tuple[Any, ...] | None:
+        if value is None or isinstance(value, tuple):
+            return value
+        try:
+            items = tuple(kind(v.strip()) for v in str(value).split(",") if v.strip())
+        except ValueError:
+            raise click.BadParameter(f"expected a comma-separated list; got {value!r}") from None
+        if not items:
+            raise click.BadParameter(f"expected one or more values; got {value!r}")
+        repeated = sorted({str(v) for v in items if items.count(v) > 1})
+        if unique and repeated:
+            raise click.BadParameter(
+                f"{', '.join(repeated)} given more than once in {value!r}; list each value once"
+            )
+        return items
+
+    return parse
+
+
+def _int_list(ctx: click.Context, param: click.Parameter, value: Any) -> tuple[int, ...] | None:
+    sizes = _csv(int)(ctx, param, value)
+    if sizes is not None and min(sizes) < 1:
+        raise click.BadParameter(f"expected one or more sizes >= 1 such as 1000,500; got {value!r}")
     return sizes
 
 
-# Flags that fill each config section; the flag's parameter name is the field name.
-_SECTIONS = {
-    "model": ("hidden", "activation", "output", "tied"),
-    "objective": (
-        "kind", "lam", "noise", "corruption", "gamma", "n_corrupt", "hessian_sigma",
-        "penalty", "n_probes", "weight_decay",
-    ),
-    "training": (
-        "epochs", "batch_size", "lr", "optimizer", "momentum", "seed", "held_out", "device",
-    ),
-}  # fmt: skip
+def _nonempty(_ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    if value is not None and not str(value).strip():
+        raise click.BadParameter("must not be empty")
+    return Path(value) if isinstance(param.type, click.Path) and value is not None else value
 
 
-def _merge_config_file(
-    ctx: click.Context, params: dict[str, Any], path: Path | None
-) -> dict[str, Any]:
-    """defaults < values in the TOML file < flags given on the command line."""
-    if path is None:
-        return params
-    try:
-        doc = tomllib.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
-        raise click.BadParameter(f"cannot read {path}: {e}", param_hint="--config") from e
-    merged = dict(params)
-    for section, values in doc.items():
-        if section not in _SECTIONS or not isinstance(values, dict):
-            raise click.BadParameter(
-                f"{path}: unknown section [{section}]; expected {', '.join(_SECTIONS)}",
-                param_hint="--config",
-            )
-        for key, value in values.items():
-            name = "kind" if key == "model" and section == "objective" else key.replace("-", "_")
-            if name not in _SECTIONS[section]:
-                raise click.BadParameter(
-                    f"{path}: unknown key {key!r} in [{section}]; expected one of "
-                    f"{', '.join(_SECTIONS[section])}",
-                    param_hint="--config",
-                )
-            source = ctx.get_parameter_source(name)
-            if source in (click.core.ParameterSource.DEFAULT, None):
-                merged[name] = _convert_file_value(ctx, name, value, path)
-    return merged
+def _field_option(cls: type, f: dataclasses.Field) -> Decorator:
+    """The click option of one config field: flag, type, default and help from the field."""
+    hint = type_hints(cls)[f.name]
+    kw: dict[str, Any] = {"default": f.default, "help": f.metadata["help"]}
+    kw["show_default"] = f.default is not None
+    allowed = choices_of(f)
+    if hint is bool and "/" not in flag_name(f):
+        kw.update(is_flag=True, flag_value=not f.default, show_default=False)
+    elif typing.get_origin(hint) is tuple:
+        kw.update(callback=_int_list, default=",".join(map(str, f.default)), metavar="SIZES")
+    elif allowed is not None:
+        kw["type"] = click.Choice(allowed)
+    elif hint is not bool:
+        kw["type"] = next(h for h in typing.get_args(hint) or (hint,) if h is not type(None))
+    return click.option(flag_name(f), f.name, **kw)
 
 
-def _convert_file_value(ctx: click.Context, name: str, value: Any, path: Path) -> Any:
-    """A TOML value through the same conversion and checks as its command-line flag."""
-    param = next(p for p in ctx.command.params if p.name == name)
-    try:
-        if name == "hidden":
-            items = value if isinstance(value, list) else [value]
-            return _int_list(ctx, param, ",".join(str(v) for v in items))
-        return param.type.convert(value, param, ctx)
-    except click.BadParameter as e:
-        raise click.BadParameter(
-            f"{path}: {name} = {value!r}: {e.message}", param_hint="--config"
-        ) from None
-
-
-def _stack(*decorators: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """Apply click option decorators in the order they are listed."""
+def _options(cls: type, *, skip: Iterable[str] = ()) -> Decorator:
+    """One option per field of config class ``cls`` (except ``skip``), in field order."""
+    fields = [f for f in dataclasses.fields(cls) if f.name not in set(skip)]
 
     def apply(fn: Any) -> Any:
-        for deco in reversed(decorators):
-            fn = deco(fn)
+        for f in reversed(fields):
+            fn = _field_option(cls, f)(fn)
         return fn
 
     return apply
 
 
-# Options shared by train and compare: the model's architecture and the optimiser.
-_architecture_options = _stack(
-    click.option(
-        "--hidden",
-        callback=_int_list,
-        default="100",
-        show_default=True,
-        help="Encoder layer sizes, e.g. 1000 or 1000,500.",
-    ),
-    click.option(
-        "--activation", type=click.Choice(ACTIVATIONS), default="sigmoid", show_default=True
-    ),
-    click.option(
-        "--output",
-        type=click.Choice(("auto", "sigmoid", "linear")),
-        default="auto",
-        show_default=True,
-        help="Decoder output; auto: sigmoid for data in [0, 1].",
-    ),
-    click.option(
-        "--tied/--untied",
-        default=True,
-        show_default=True,
-        help="Decoder weights are the transposed encoder weights.",
-    ),
-)
-_optimiser_options = _stack(
-    click.option("--epochs", type=int, default=50, show_default=True),
-    click.option("--batch-size", type=int, default=128, show_default=True),
-    click.option("--lr", type=float, default=1e-3, show_default=True),
-    click.option("--optimizer", type=click.Choice(OPTIMIZERS), default="adam", show_default=True),
-)
+def _configs(
+    ctx: click.Context, params: dict[str, Any], config_file: Path | None, sections: tuple[str, ...]
+) -> list[Any]:
+    """One config per section: dataclass defaults < the TOML file < flags given."""
+    given = {
+        s: {
+            f.name: params[f.name]
+            for f in dataclasses.fields(SECTIONS[s])
+            if f.name in params
+            and ctx.get_parameter_source(f.name) is not click.core.ParameterSource.DEFAULT
+        }
+        for s in sections
+    }
+    values = merge(load_toml(config_file, sections) if config_file else {}, given)
+    return [build(values, s) for s in sections]
+
+
+def _path_option(flag: str, name: str, help: str, **kw: Any) -> Decorator:
+    """--out / --data style options: an empty value is a usage error, not the cwd."""
+    return click.option(flag, name, callback=_nonempty, help=help, **kw)
+
+
+def _out_option(help: str, **kw: Any) -> Decorator:
+    kw.setdefault("required", True)
+    return _path_option("--out", "out_dir", help, type=click.Path(file_okay=False), **kw)
+
+
+def _data_option(help: str) -> Decorator:
+    return _path_option("--data", "data_spec", help, required=True, metavar="SPEC")
+
+
+def _config_option(sections: str) -> Decorator:
+    return click.option(
+        "--config",
+        "config_file",
+        type=click.Path(dir_okay=False, exists=True, path_type=Path),
+        help=f"TOML file with {sections}; flags override it.",
+    )
+
+
+_quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress display.")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -189,106 +188,15 @@ def datasets_cmd() -> None:
 
 
 @main.command("train")
-@click.option(
-    "--data",
-    "data_spec",
-    required=True,
-    metavar="SPEC",
-    help="Data set: a name from 'manifold-cae datasets', mnist:DIR, or a .npy/.csv/.npz file.",
-)
-@click.option(
-    "--out",
-    "out_dir",
-    required=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Run directory for model.safetensors, train_state.safetensors and history.json.",
-)
-@click.option(
-    "--model",
-    "kind",
-    type=click.Choice(OBJECTIVES),
-    default="cae",
-    show_default=True,
-    help="Objective: plain AE, CAE, denoising AE, CAE+H, or reconstruction-contractive AE.",
-)
-@_architecture_options
-@click.option(
-    "--lam",
-    type=float,
-    default=0.1,
-    show_default=True,
-    help="Weight of the contractive penalty (cae, cae-h, rcae).",
-)
-@click.option(
-    "--noise",
-    type=float,
-    default=0.3,
-    show_default=True,
-    help="DAE corruption: Gaussian std, or drop probability for masking/salt-pepper.",
-)
-@click.option("--corruption", type=click.Choice(CORRUPTIONS), default="gaussian", show_default=True)
-@click.option(
-    "--gamma",
-    type=float,
-    default=0.1,
-    show_default=True,
-    help="CAE+H: weight of the Jacobian-difference term.",
-)
-@click.option(
-    "--n-corrupt",
-    type=int,
-    default=4,
-    show_default=True,
-    help="CAE+H: corrupted copies per example.",
-)
-@click.option(
-    "--hessian-sigma",
-    type=float,
-    default=0.1,
-    show_default=True,
-    help="CAE+H: std of those corruptions.",
-)
-@click.option(
-    "--penalty",
-    type=click.Choice(PENALTY_METHODS),
-    default="auto",
-    show_default=True,
-    help="How ||J||_F^2 is computed: closed form (1 layer), exact torch.func, or Hutchinson.",
-)
-@click.option(
-    "--n-probes",
-    type=int,
-    default=1,
-    show_default=True,
-    help="Hutchinson probes per example (--penalty stochastic).",
-)
-@click.option("--weight-decay", type=float, default=0.0, show_default=True)
-@_optimiser_options
-@click.option("--momentum", type=float, default=0.0, show_default=True, help="SGD momentum.")
-@click.option(
-    "--seed",
-    type=int,
-    default=0,
-    show_default=True,
-    help="Seeds the data split, initialisation, shuffling and noise.",
-)
-@click.option(
-    "--held-out",
-    type=float,
-    default=0.1,
-    show_default=True,
-    help="Fraction of the data kept out of training.",
-)
-@click.option("--device", default="cpu", show_default=True, help="auto, cpu or cuda.")
-@click.option(
-    "--config",
-    "config_file",
-    type=click.Path(dir_okay=False, exists=True, path_type=Path),
-    help="TOML file with [model], [objective] and [training] tables; flags override it.",
-)
+@_data_option("Data set: a name from 'manifold-cae datasets', mnist:DIR, or a .npy/.csv/.npz file.")
+@_out_option("Run directory for model.safetensors, train_state.safetensors and history.json.")
+@_options(ObjectiveConfig)
+@_options(ArchitectureConfig)
+@_options(TrainConfig)
+@_config_option("[model], [objective] and [training] tables")
 @click.option("--resume", is_flag=True, help="Continue the run in --out up to --epochs.")
 @click.option("--overwrite", is_flag=True, help="Replace a run already in --out.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@_quiet_option
 @click.pass_context
 @_friendly_errors
 def train_cmd(ctx: click.Context, data_spec: str, out_dir: Path, config_file: Path | None,
@@ -302,19 +210,11 @@ def train_cmd(ctx: click.Context, data_spec: str, out_dir: Path, config_file: Pa
     from manifold_cae.data import load_dataset
     from manifold_cae.runs import make_run_config, train_dataset
 
-    p = _merge_config_file(ctx, params, config_file)
-    objective = ObjectiveConfig(**{k: p[k] for k in _SECTIONS["objective"]})
-    training = TrainConfig(**{k: p[k] for k in _SECTIONS["training"]})
-    ds = load_dataset(data_spec, seed=training.seed)
-    config = make_run_config(
-        ds,
-        hidden=tuple(p["hidden"]),
-        activation=p["activation"],
-        output=p["output"],
-        tied=p["tied"],
-        objective=objective,
-        training=training,
+    arch, objective, training = _configs(
+        ctx, params, config_file, ("model", "objective", "training")
     )
+    ds = load_dataset(data_spec, seed=training.data_seed)
+    config = make_run_config(ds, **dataclasses.asdict(arch), objective=objective, training=training)
     result = train_dataset(
         ds, config, out_dir=out_dir, resume=resume, overwrite=overwrite,
         progress=False if quiet else None,
@@ -334,20 +234,8 @@ def train_cmd(ctx: click.Context, data_spec: str, out_dir: Path, config_file: Pa
 
 @main.command("analyze")
 @click.argument("run_dir", type=click.Path(path_type=Path))
-@click.option(
-    "--data",
-    "data_spec",
-    required=True,
-    metavar="SPEC",
-    help="Data to analyse at (usually the --data the run was trained on).",
-)
-@click.option(
-    "--out",
-    "out_dir",
-    required=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Directory for summary.json, points.csv, spectra.npz and report.md.",
-)
+@_data_option("Data to analyse at (usually the --data the run was trained on).")
+@_out_option("Directory for summary.json, points.csv, spectra.npz and report.md.")
 @click.option(
     "--split",
     "which",
@@ -356,69 +244,13 @@ def train_cmd(ctx: click.Context, data_spec: str, out_dir: Path, config_file: Pa
     show_default=True,
     help="Which rows of the data set: the run's own split is used.",
 )
-@click.option(
-    "--points",
-    type=int,
-    default=2000,
-    show_default=True,
-    help="Analyse at most this many points (a seeded sample).",
-)
-@click.option(
-    "--top-k",
-    type=int,
-    default=None,
-    help="Tangent directions per point [default: manifold dimension, else 10].",
-)
-@click.option(
-    "--threshold",
-    type=float,
-    default=1.0,
-    show_default=True,
-    help="Count singular values above this.",
-)
-@click.option(
-    "--store-points",
-    type=int,
-    default=200,
-    show_default=True,
-    help="Points whose full spectra and tangents go to spectra.npz.",
-)
-@click.option("--exact", is_flag=True, help="Full spectra by SVD, never via the Gram matrix.")
-@click.option(
-    "--no-full-spectrum",
-    "full_spectrum",
-    flag_value=False,
-    default=True,
-    help="Only the top-k singular values (faster; counts capped at top-k).",
-)
-@click.option(
-    "--n-radii",
-    type=int,
-    default=20,
-    show_default=True,
-    help="Radii on the contraction-curve grid.",
-)
-@click.option("--contraction-points", type=int, default=500, show_default=True)
-@click.option(
-    "--pca-neighbors",
-    type=int,
-    default=20,
-    show_default=True,
-    help="Neighbourhood size of the local-PCA baseline.",
-)
-@click.option(
-    "--chunk-size",
-    type=int,
-    default=64,
-    show_default=True,
-    help="Points per streamed chunk (bounds memory).",
-)
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--device", default="cpu", show_default=True, help="auto, cpu or cuda.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@_options(AnalysisConfig)
+@_config_option("an [analysis] table")
+@_quiet_option
+@click.pass_context
 @_friendly_errors
-def analyze_cmd(run_dir: Path, data_spec: str, out_dir: Path, which: str, quiet: bool,
-                **params: Any) -> None:  # fmt: skip
+def analyze_cmd(ctx: click.Context, run_dir: Path, data_spec: str, out_dir: Path, which: str,
+                config_file: Path | None, quiet: bool, **params: Any) -> None:  # fmt: skip
     """Analyse the encoder Jacobian of a trained run at every data point.
 
     Writes OUT/summary.json, points.csv, spectra.npz and report.md: singular
@@ -430,10 +262,9 @@ def analyze_cmd(run_dir: Path, data_spec: str, out_dir: Path, which: str, quiet:
     Example:
       manifold-cae analyze runs/cae --data swiss-roll --out analysis/cae
     """
-    from manifold_cae.config import AnalysisConfig
     from manifold_cae.runs import analyze_run
 
-    config = AnalysisConfig(**params)
+    (config,) = _configs(ctx, params, config_file, ("analysis",))
     analyze_run(
         run_dir, data_spec, config=config, which=which, out_dir=out_dir,
         progress=False if quiet else None,
@@ -443,27 +274,9 @@ def analyze_cmd(run_dir: Path, data_spec: str, out_dir: Path, which: str, quiet:
     click.echo(f"wrote {out_dir}/summary.json, points.csv, spectra.npz, report.md")
 
 
-def _csv(kind: type) -> Callable[[click.Context, click.Parameter, Any], list[Any] | None]:
-    def parse(_ctx: click.Context, _param: click.Parameter, value: Any) -> list[Any] | None:
-        if value is None:
-            return None
-        try:
-            return [kind(v.strip()) for v in str(value).split(",") if v.strip()]
-        except ValueError:
-            raise click.BadParameter(f"expected a comma-separated list; got {value!r}") from None
-
-    return parse
-
-
 @main.command("plot")
 @click.argument("analysis_dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option(
-    "--out",
-    "out_dir",
-    required=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Directory for the figures.",
-)
+@_out_option("Directory for the figures.")
 @click.option(
     "--format", "fmt", type=click.Choice(("png", "svg", "pdf")), default="png", show_default=True
 )
@@ -489,7 +302,8 @@ def _csv(kind: type) -> Callable[[click.Context, click.Parameter, Any], list[Any
 )
 @_friendly_errors
 def plot_cmd(analysis_dirs: tuple[Path, ...], out_dir: Path, fmt: str, dpi: int,
-             indices: list[int] | None, labels: list[str] | None, seed: int) -> None:  # fmt: skip
+             indices: tuple[int, ...] | None, labels: tuple[str, ...] | None,
+             seed: int) -> None:  # fmt: skip
     """Draw every figure from analysis dirs written by 'manifold-cae analyze'.
 
     With several dirs, the spectra, counts, contraction curves and saturation
@@ -508,54 +322,81 @@ def plot_cmd(analysis_dirs: tuple[Path, ...], out_dir: Path, fmt: str, dpi: int,
     click.echo(f"wrote {len(paths)} figures to {out_dir}")
 
 
+# What today's compare.StudyConfig carries besides the architecture; compare refuses to
+# change anything else until StudyConfig takes whole ObjectiveConfig / TrainConfig objects.
+_STUDY_TRAINING = ("epochs", "batch_size", "lr", "optimizer", "held_out", "device")
+_STUDY_OBJECTIVE = ("gamma",)
+
+
+def _study_from_options(
+    data: str,
+    architecture: ArchitectureConfig,
+    objective: ObjectiveConfig,
+    training: TrainConfig,
+    analysis: AnalysisConfig | None,
+    *,
+    models: tuple[str, ...] | None,
+    seeds: tuple[int, ...] | None,
+    lam: tuple[float, ...] | None,
+    noise: tuple[float, ...] | None,
+) -> Any:
+    """The :class:`~manifold_cae.compare.StudyConfig` of compare's options.
+
+    ``objective.kind``, ``corruption``, ``lam``, ``noise`` and ``training.seed`` are
+    set per run by the study from ``models``, ``lam``, ``noise`` and ``seeds``. None means the
+    study's default. This is the one place that knows StudyConfig's fields.
+    """
+    from manifold_cae.compare import StudyConfig
+
+    for cfg, carried, ignored in (
+        (objective, _STUDY_OBJECTIVE, ("kind", "corruption", "lam", "noise")),
+        (training, _STUDY_TRAINING, ("seed",)),
+    ):
+        default = type(cfg)()
+        for f in dataclasses.fields(cfg):
+            name = f.name
+            if name not in (*carried, *ignored) and getattr(cfg, name) != getattr(default, name):
+                raise ConfigError(
+                    f"compare cannot set {flag_name(f)} yet (got {getattr(cfg, name)!r}); "
+                    "train the models one by one with 'manifold-cae train' instead"
+                )
+    axes = {"models": models, "seeds": seeds, "lam": lam, "noise": noise, "analysis": analysis}
+    return StudyConfig(
+        data=data,
+        **dataclasses.asdict(architecture),
+        **{k: getattr(objective, k) for k in _STUDY_OBJECTIVE},
+        **{k: getattr(training, k) for k in _STUDY_TRAINING},
+        **{k: v for k, v in axes.items() if v is not None},
+    )
+
+
+def _list_option(flag: str, kind: type, help: str) -> Decorator:
+    return click.option(flag, callback=_csv(kind, unique=True), default=None, help=help)
+
+
 @main.command("compare")
-@click.option("--data", "data", required=True, metavar="SPEC", help="Data set for every model.")
-@click.option(
+@_data_option("Data set for every model.")
+@_list_option(
     "--models",
-    callback=_csv(str),
-    default="ae,dae,cae",
-    show_default=True,
-    help="Comma-separated: ae, dae (=dae-g), dae-g, dae-b (masking), dae-sp, cae, cae-h, rcae.",
+    str,
+    "Comma-separated: ae, dae (=dae-g), dae-g, dae-b (masking), dae-sp, cae, cae-h, rcae "
+    "[default: ae,dae,cae].",
 )
-@click.option(
-    "--out",
-    "out_dir",
-    required=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Study directory: runs/, analysis/, figures/, report.md, comparison.json.",
-)
-@_architecture_options
-@_optimiser_options
-@click.option(
-    "--seeds",
-    callback=_csv(int),
-    default="0,1,2",
-    show_default=True,
-    help="Each model is trained once per seed; the report gives mean ± std.",
-)
-@click.option(
-    "--lam",
-    callback=_csv(float),
-    default="0.1",
-    show_default=True,
-    help="Contractive weight; several values (0.01,0.1,1) make a sweep.",
-)
-@click.option(
-    "--noise",
-    callback=_csv(float),
-    default="0.3",
-    show_default=True,
-    help="DAE noise level; several values make a sweep.",
-)
-@click.option("--gamma", type=float, default=0.1, show_default=True, help="CAE+H Hessian weight.")
-@click.option("--held-out", type=float, default=0.2, show_default=True)
-@click.option(
-    "--points", type=int, default=1000, show_default=True, help="Held-out points analysed per run."
-)
-@click.option("--device", default="cpu", show_default=True)
-@click.option("--quiet", "-q", is_flag=True, help="No progress display.")
+@_out_option("Study directory: runs/, analysis/, figures/, report.md, comparison.json.")
+@_options(ArchitectureConfig)
+@_options(ObjectiveConfig, skip=("kind", "corruption", "lam", "noise"))
+@_options(TrainConfig, skip=("seed",))
+@_list_option("--seeds", int, "Each model is trained once per seed [default: 0,1,2].")
+@_list_option("--lam", float, "Contractive weight; several values (0.01,0.1,1) make a sweep.")
+@_list_option("--noise", float, "DAE noise level; several values make a sweep.")
+@click.option("--points", type=int, default=None, help="Held-out points analysed per run.")
+@_quiet_option
+@click.pass_context
 @_friendly_errors
-def compare_cmd(out_dir: Path, points: int, quiet: bool, **params: Any) -> None:
+def compare_cmd(ctx: click.Context, data_spec: str, out_dir: Path, points: int | None,
+                quiet: bool, models: tuple[str, ...] | None, seeds: tuple[int, ...] | None,
+                lam: tuple[float, ...] | None, noise: tuple[float, ...] | None,
+                **params: Any) -> None:  # fmt: skip
     """Train several models on the same data and compare their geometry.
 
     Same architecture, initialisation, split, optimiser and epochs for every
@@ -565,11 +406,14 @@ def compare_cmd(out_dir: Path, points: int, quiet: bool, **params: Any) -> None:
     Example:
       manifold-cae compare --data digits --models ae,dae,cae --seeds 0,1 --out study
     """
-    from manifold_cae.compare import StudyConfig, run_study
-    from manifold_cae.config import AnalysisConfig
+    from manifold_cae.compare import run_study
 
-    params = {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
-    study = StudyConfig(**params, analysis=AnalysisConfig(points=points))
+    arch, objective, training = _configs(ctx, params, None, ("model", "objective", "training"))
+    analysis = None if points is None else AnalysisConfig(points=points)
+    study = _study_from_options(
+        data_spec, arch, objective, training, analysis,
+        models=models, seeds=seeds, lam=lam, noise=noise,
+    )  # fmt: skip
     result = run_study(
         study,
         out_dir,
@@ -582,14 +426,13 @@ def compare_cmd(out_dir: Path, points: int, quiet: bool, **params: Any) -> None:
 
 
 @main.command("demo")
-@click.option(
-    "--out",
-    "out_dir",
+@_out_option(
+    "Directory for the demo's runs, figures and reports.",
+    required=False,
     default="manifold-cae-demo",
     show_default=True,
-    type=click.Path(file_okay=False, path_type=Path),
 )
-@click.option("--quiet", "-q", is_flag=True, help="No progress display.")
+@_quiet_option
 @_friendly_errors
 def demo_cmd(out_dir: Path, quiet: bool) -> None:
     """The main job: AE vs DAE vs CAE on a swiss roll, then on the 8x8 digits.

@@ -1,37 +1,149 @@
 """Frozen, typed configuration: the single source of truth for a run.
 
-The same dataclasses are filled from CLI flags (field names match the flags),
-read from a TOML file, and stored as JSON in every checkpoint so that a model
-can be rebuilt exactly.
+The same dataclasses are filled from CLI flags, read from a TOML file, and
+stored as JSON in every checkpoint so that a model can be rebuilt exactly.
+Each field carries its help text (and, where it differs from the field name,
+its flag) in ``metadata``; :mod:`manifold_cae.cli` builds its options from
+them, so defaults and names are written once, here. Every value is
+type-checked on construction: ``epochs=2.5`` or ``hidden="16"`` is a
+:class:`ConfigError`, not a silent conversion.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
+import numbers
+import re
+import tomllib
+import types
+import typing
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from pathlib import Path
+from typing import Any
 
+from manifold_cae.activations import ACTIVATIONS
 from manifold_cae.errors import ConfigError
 
-Activation = Literal["sigmoid", "tanh", "softplus", "relu", "linear"]
-Output = Literal["sigmoid", "linear"]
-ObjectiveKind = Literal["ae", "cae", "dae", "cae-h", "rcae"]
-Corruption = Literal["gaussian", "masking", "salt-pepper"]
-PenaltyMethod = Literal["auto", "closed", "exact", "stochastic"]
-Optimizer = Literal["adam", "sgd"]
-
-ACTIVATIONS: tuple[str, ...] = ("sigmoid", "tanh", "softplus", "relu", "linear")
-OUTPUTS: tuple[str, ...] = ("sigmoid", "linear")
-OBJECTIVES: tuple[str, ...] = ("ae", "cae", "dae", "cae-h", "rcae")
+OUTPUTS: tuple[str, ...] = ("auto", "sigmoid", "linear")
 CORRUPTIONS: tuple[str, ...] = ("gaussian", "masking", "salt-pepper")
-PENALTY_METHODS: tuple[str, ...] = ("auto", "closed", "exact", "stochastic")
 OPTIMIZERS: tuple[str, ...] = ("adam", "sgd")
+SEED_LIMIT = 2**63  # seeds are in [0, 2**63): what torch.Generator and numpy both accept
+_DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
 
 
-def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        raise ConfigError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
+@dataclass(frozen=True)
+class ObjectiveKindInfo:
+    """What an objective kind is made of, so that no module retypes the list."""
+
+    name: str
+    description: str
+    contractive: bool  # adds a Jacobian penalty weighted by lam
+    denoising: bool  # trains on corrupted inputs (noise, corruption)
+    hessian: bool  # adds the CAE+H Jacobian-difference term (gamma, n_corrupt, hessian_sigma)
+
+
+OBJECTIVE_KINDS: dict[str, ObjectiveKindInfo] = {
+    k.name: k
+    for k in (
+        ObjectiveKindInfo("ae", "plain autoencoder", False, False, False),
+        ObjectiveKindInfo("cae", "contractive autoencoder", True, False, False),
+        ObjectiveKindInfo("dae", "denoising autoencoder", False, True, False),
+        ObjectiveKindInfo("cae-h", "CAE with the Hessian term (CAE+H)", True, False, True),
+        ObjectiveKindInfo("rcae", "reconstruction-contractive autoencoder", True, False, False),
+    )
+}
+PENALTY_METHODS: dict[str, str] = {
+    "auto": "closed form for one encoder layer, else exact",
+    "closed": "closed form (one encoder layer only)",
+    "exact": "the full Jacobian by torch.func",
+    "stochastic": "Hutchinson estimate with random probes",
+}
+
+
+def _opt(default: Any, help: str, *, flag: str | None = None, choices: Iterable[str] = ()) -> Any:
+    """A field with its CLI metadata: help text, flag (default --field-name) and choices."""
+    meta: dict[str, Any] = {"help": help}
+    if flag:
+        meta["flag"] = flag
+    if choices:
+        meta["choices"] = tuple(choices)
+    return field(default=default, metadata=meta)
+
+
+def flag_name(f: dataclasses.Field) -> str:
+    """The command-line flag of field ``f``, e.g. ``--batch-size`` or ``--tied/--untied``."""
+    return f.metadata.get("flag") or "--" + f.name.replace("_", "-")
+
+
+def choices_of(f: dataclasses.Field) -> tuple[str, ...] | None:
+    """The allowed values of field ``f``, if it is one of a fixed set of names."""
+    return f.metadata.get("choices")
+
+
+@functools.cache
+def type_hints(cls: type) -> dict[str, Any]:
+    """The resolved annotations of a config class (they are strings in the source)."""
+    return typing.get_type_hints(cls)
+
+
+def _kind_of(value: Any) -> str:
+    return f"{value!r} ({type(value).__name__})"
+
+
+def coerce(name: str, hint: Any, value: Any) -> Any:
+    """``value`` checked against annotation ``hint``; ints widen to float, lists to tuples.
+
+    Raises:
+        ConfigError: naming ``name``, the value, its type and what was expected.
+    """
+    if typing.get_origin(hint) in (types.UnionType, typing.Union):
+        if value is None:
+            return None
+        (hint,) = [h for h in typing.get_args(hint) if h is not type(None)]
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{name} must be true or false; got {_kind_of(value)}")
+    if hint is int:
+        if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+            return int(value)
+        raise ConfigError(
+            f"{name} must be a whole number; got {_kind_of(value)}. Write it without a "
+            "decimal point or quotes, e.g. 2"
+        )
+    if hint is float:
+        if isinstance(value, numbers.Real) and not isinstance(value, bool):
+            return float(value)
+        raise ConfigError(f"{name} must be a number; got {_kind_of(value)}")
+    if hint is str:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(f"{name} must be a string; got {_kind_of(value)}")
+    if typing.get_origin(hint) is tuple:
+        if isinstance(value, (list, tuple)):
+            return tuple(coerce(f"{name} entry", int, v) for v in value)
+        raise ConfigError(
+            f"{name} must be a list of whole numbers such as (1000, 500); got {_kind_of(value)}"
+        )
+    return value
+
+
+def _check_fields(cfg: Any) -> None:
+    """Type-check (and normalise) every field of ``cfg`` and check its choices."""
+    cls = type(cfg)
+    for f in dataclasses.fields(cfg):
+        value = coerce(f.name, type_hints(cls)[f.name], getattr(cfg, f.name))
+        object.__setattr__(cfg, f.name, value)
+        _check_choice(f, value)
+
+
+def _check_choice(f: dataclasses.Field, value: Any) -> None:
+    allowed = choices_of(f)
+    if allowed is not None and value not in allowed:
+        raise ConfigError(f"{f.name} must be one of {', '.join(allowed)}; got {value!r}")
 
 
 def _positive(name: str, value: float, *, strict: bool = True) -> None:
@@ -41,39 +153,92 @@ def _positive(name: str, value: float, *, strict: bool = True) -> None:
         raise ConfigError(f"{name} must be finite and {bound}; got {value!r}")
 
 
+def _at_least(cfg: Any, minimum: int, *names: str) -> None:
+    for name in names:
+        value = getattr(cfg, name)
+        if value is not None and value < minimum:
+            raise ConfigError(f"{name} must be >= {minimum}; got {value}")
+
+
+def _check_seed(name: str, value: int) -> None:
+    if not 0 <= value < SEED_LIMIT:
+        raise ConfigError(
+            f"{name} must be in [0, 2**63); got {value}. Use a non-negative seed such as 0"
+        )
+
+
+def _check_device(value: str) -> None:
+    if not _DEVICE.fullmatch(value):
+        raise ConfigError(f"device must be auto, cpu, cuda or cuda:N; got {value!r}")
+
+
 @dataclass(frozen=True)
 class ArchitectureConfig:
-    """The architecture without the input size (what a study shares across data)."""
+    """An autoencoder's shape without its input size (what a study shares across data)."""
 
-    hidden: tuple[int, ...] = (100,)
-    activation: Activation = "sigmoid"
-    output: str = "auto"
-    tied: bool = True
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """Architecture of an :class:`~manifold_cae.Autoencoder`."""
-
-    n_features: int  # d_x, the input dimension
-    hidden: tuple[int, ...] = (100,)  # encoder layer sizes; the last one is d_h
-    activation: Activation = "sigmoid"  # encoder (and hidden decoder) nonlinearity
-    output: Output = "sigmoid"  # decoder output: sigmoid for data in [0, 1], linear otherwise
-    tied: bool = True  # decoder weights are the transposed encoder weights
+    hidden: tuple[int, ...] = _opt((100,), "Encoder layer sizes, e.g. 1000 or 1000,500.")
+    activation: str = _opt(
+        "sigmoid", "Encoder (and hidden decoder) nonlinearity.", choices=ACTIVATIONS
+    )
+    output: str = _opt(
+        "auto", "Decoder output; auto: sigmoid for data in [0, 1], else linear.", choices=OUTPUTS
+    )
+    tied: bool = _opt(
+        True, "Decoder weights are the transposed encoder weights.", flag="--tied/--untied"
+    )
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
-        if self.n_features < 1:
-            raise ConfigError(f"n_features must be >= 1; got {self.n_features}")
-        if not self.hidden or any(h < 1 for h in self.hidden):
+        _check_fields(self)
+        if not self.hidden or min(self.hidden) < 1:
             raise ConfigError(f"hidden must list one or more sizes >= 1; got {self.hidden}")
-        _choice("activation", self.activation, ACTIVATIONS)
-        _choice("output", self.output, OUTPUTS)
 
     @property
     def n_hidden(self) -> int:
         """d_h, the size of the code layer."""
         return self.hidden[-1]
+
+
+@dataclass(frozen=True)
+class _InputSize:
+    n_features: int  # d_x, the input dimension; set from the data, so it has no flag
+
+
+@dataclass(frozen=True)
+class ModelConfig(ArchitectureConfig, _InputSize):
+    """Architecture of an :class:`~manifold_cae.Autoencoder`: n_features, then the
+    :class:`ArchitectureConfig` fields, in that order (``ModelConfig(2, (8,))``).
+
+    ``output="auto"`` must be resolved (``runs.make_run_config``) before a model is built.
+    """
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _at_least(self, 1, "n_features")
+
+    @classmethod
+    def from_architecture(cls, arch: ArchitectureConfig, n_features: int) -> ModelConfig:
+        """``arch`` on inputs of dimension ``n_features``."""
+        return cls(n_features, **_values(arch, ArchitectureConfig))
+
+    @property
+    def architecture(self) -> ArchitectureConfig:
+        return ArchitectureConfig(**_values(self, ArchitectureConfig))
+
+
+def resolve_output(model: ModelConfig, *, in_unit_interval: bool) -> ModelConfig:
+    """``model`` with ``output="auto"`` made concrete: sigmoid for data in [0, 1], else linear."""
+    if model.output != "auto":
+        return model
+    return dataclasses.replace(model, output="sigmoid" if in_unit_interval else "linear")
+
+
+def _values(cfg: Any, cls: type) -> dict[str, Any]:
+    return {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cls)}
+
+
+def closed_form_possible(model: ArchitectureConfig) -> bool:
+    """Whether ||J||_F^2 has the cheap closed form: it needs one encoder layer."""
+    return len(model.hidden) == 1
 
 
 @dataclass(frozen=True)
@@ -84,61 +249,121 @@ class ObjectiveConfig:
     the batch.
     """
 
-    kind: ObjectiveKind = "cae"  # ae | cae | dae | cae-h | rcae (the CLI flag is --model)
-    lam: float = 0.1  # weight of the contractive penalty (cae, cae-h, rcae)
-    noise: float = 0.3  # dae corruption level: Gaussian std, or drop probability
-    corruption: Corruption = "gaussian"  # dae: gaussian | masking | salt-pepper
-    gamma: float = 0.1  # cae-h: weight of the Hessian (Jacobian-difference) term
-    n_corrupt: int = 4  # cae-h: corrupted copies per example
-    hessian_sigma: float = 0.1  # cae-h: std of the corruption used for the Hessian term
-    penalty: PenaltyMethod = "auto"  # how ||J||_F^2 is computed (auto: closed form if possible)
-    n_probes: int = 1  # stochastic penalty: Hutchinson probes per example
-    weight_decay: float = 0.0  # L2 penalty on weights (the "AE+wd" of Rifai et al.)
+    kind: str = _opt(
+        "cae",
+        "Objective: plain AE, CAE, denoising AE, CAE+H, or reconstruction-contractive AE.",
+        flag="--model",
+        choices=OBJECTIVE_KINDS,
+    )
+    lam: float = _opt(0.1, "Weight of the contractive penalty (cae, cae-h, rcae).")
+    noise: float = _opt(
+        0.3, "DAE corruption: Gaussian std, or drop probability for masking/salt-pepper."
+    )
+    corruption: str = _opt("gaussian", "DAE corruption kind.", choices=CORRUPTIONS)
+    gamma: float = _opt(0.1, "CAE+H: weight of the Jacobian-difference term.")
+    n_corrupt: int = _opt(4, "CAE+H: corrupted copies per example.")
+    hessian_sigma: float = _opt(0.1, "CAE+H: std of those corruptions.")
+    penalty: str = _opt(
+        "auto",
+        "How ||J||_F^2 is computed: closed form (1 layer), exact torch.func, or Hutchinson.",
+        choices=PENALTY_METHODS,
+    )
+    n_probes: int = _opt(1, "Hutchinson probes per example (--penalty stochastic).")
+    weight_decay: float = _opt(0.0, 'L2 penalty on the weights (the "AE+wd" of Rifai et al.).')
 
     def __post_init__(self) -> None:
-        _choice("model", self.kind, OBJECTIVES)
-        _choice("corruption", self.corruption, CORRUPTIONS)
-        _choice("penalty", self.penalty, PENALTY_METHODS)
-        _positive("lam", self.lam, strict=False)
-        _positive("gamma", self.gamma, strict=False)
+        _check_fields(self)
+        for name in ("lam", "gamma", "weight_decay", "noise"):
+            _positive(name, getattr(self, name), strict=False)
         _positive("hessian_sigma", self.hessian_sigma)
-        _positive("weight_decay", self.weight_decay, strict=False)
-        _positive("noise", self.noise, strict=False)
         if self.corruption != "gaussian" and self.noise > 1:
             raise ConfigError(
                 f"noise is a probability for {self.corruption} corruption and must be "
                 f"in [0, 1]; got {self.noise}"
             )
-        if self.n_probes < 1:
-            raise ConfigError(f"n_probes must be >= 1; got {self.n_probes}")
-        if self.n_corrupt < 1:
-            raise ConfigError(f"n_corrupt must be >= 1; got {self.n_corrupt}")
+        _at_least(self, 1, "n_probes", "n_corrupt")
+
+    @property
+    def info(self) -> ObjectiveKindInfo:
+        return OBJECTIVE_KINDS[self.kind]
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """How the weights are optimised."""
 
-    epochs: int = 50
-    batch_size: int = 128
-    lr: float = 1e-3
-    optimizer: Optimizer = "adam"
-    momentum: float = 0.0  # sgd only
-    seed: int = 0  # initialisation, shuffling and noise all derive from it
-    held_out: float = 0.2  # fraction of the data kept out of training
-    data_seed: int = 0  # draws the synthetic sample and the train / held-out split
-    device: str = "cpu"
+    epochs: int = _opt(50, "Passes over the training data.")
+    batch_size: int = _opt(128, "Examples per gradient step.")
+    lr: float = _opt(1e-3, "Learning rate.")
+    optimizer: str = _opt("adam", "Optimiser.", choices=OPTIMIZERS)
+    momentum: float = _opt(0.0, "SGD momentum (--optimizer sgd only).")
+    seed: int = _opt(0, "Seeds the initialisation, shuffling and noise.")
+    data_seed: int = _opt(0, "Draws the synthetic sample and the train/held-out split.")
+    held_out: float = _opt(0.2, "Fraction of the data kept out of training.")
+    device: str = _opt("cpu", "auto (cuda when available), cpu, cuda or cuda:N.")
 
     def __post_init__(self) -> None:
-        if self.epochs < 1:
-            raise ConfigError(f"epochs must be >= 1; got {self.epochs}")
-        if self.batch_size < 1:
-            raise ConfigError(f"batch_size must be >= 1; got {self.batch_size}")
+        _check_fields(self)
+        _at_least(self, 1, "epochs", "batch_size")
         _positive("lr", self.lr)
         _positive("momentum", self.momentum, strict=False)
-        _choice("optimizer", self.optimizer, OPTIMIZERS)
+        if self.momentum and self.optimizer != "sgd":
+            raise ConfigError(
+                f"momentum applies to sgd only; got momentum={self.momentum} with optimizer "
+                f"{self.optimizer}. Use --optimizer sgd, or leave momentum at 0"
+            )
+        _check_seed("seed", self.seed)
+        _check_seed("data_seed", self.data_seed)
         if not 0 <= self.held_out < 1:
             raise ConfigError(f"held_out must be in [0, 1); got {self.held_out}")
+        _check_device(self.device)
+
+
+@dataclass(frozen=True)
+class AnalysisConfig:
+    """What :func:`~manifold_cae.analyze` computes and how."""
+
+    points: int | None = _opt(2000, "Analyse at most this many points (a seeded sample).")
+    top_k: int | None = _opt(
+        None, "Tangent directions per point [default: manifold dimension, else 10]."
+    )
+    threshold: float = _opt(1.0, "Count singular values above this.")
+    store_points: int = _opt(200, "Points whose full spectra and tangents go to spectra.npz.")
+    full_spectrum: bool = _opt(
+        True,
+        "Only the top-k singular values (faster; counts capped at top-k).",
+        flag="--no-full-spectrum",
+    )
+    exact: bool = _opt(False, "Full spectra by SVD, never via the Gram matrix.")
+    saturation_low: float = _opt(0.05, "A unit below this (on [0, 1]) is saturated.")
+    saturation_high: float = _opt(0.95, "A sigmoid or tanh unit above this is saturated.")
+    n_radii: int = _opt(20, "Radii on the contraction-curve grid.")
+    contraction_points: int = _opt(500, "x0 points used for the contraction curve.")
+    pca_neighbors: int = _opt(20, "Neighbourhood size of the local-PCA baseline.")
+    chunk_size: int = _opt(64, "Points per streamed chunk (bounds memory).")
+    seed: int = _opt(0, "Seeds the sample of points and the random probes.")
+    device: str = _opt(
+        "cpu", "Where the Jacobians are computed: auto (cuda when available), cpu, cuda or cuda:N."
+    )
+
+    def __post_init__(self) -> None:
+        _check_fields(self)
+        _check_device(self.device)
+        _check_seed("seed", self.seed)
+        _at_least(self, 1, "points", "top_k", "n_radii", "contraction_points", "chunk_size")
+        _at_least(self, 0, "store_points")
+        _at_least(self, 2, "pca_neighbors")
+        _positive("threshold", self.threshold)
+        if not 0 < self.saturation_low < self.saturation_high < 1:
+            raise ConfigError(
+                "need 0 < saturation_low < saturation_high < 1; got "
+                f"{self.saturation_low}, {self.saturation_high}"
+            )
+        if self.exact and not self.full_spectrum:
+            raise ConfigError(
+                "exact asks for full spectra by SVD but full_spectrum is off; "
+                "drop --exact or --no-full-spectrum"
+            )
 
 
 @dataclass(frozen=True)
@@ -155,12 +380,18 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RunConfig:
-        """Rebuild from :meth:`to_dict` output; unknown keys are an error."""
+        """Rebuild from :meth:`to_dict` output; unknown keys are an error.
+
+        Runs saved before ``data_seed`` existed drew their data with ``seed``,
+        so that is what a missing ``data_seed`` means.
+        """
         try:
+            training = dict(d.get("training", {}))
+            training.setdefault("data_seed", training.get("seed", 0))
             return cls(
                 model=ModelConfig(**d["model"]),
                 objective=ObjectiveConfig(**d.get("objective", {})),
-                training=TrainConfig(**d.get("training", {})),
+                training=TrainConfig(**training),
                 data=dict(d.get("data", {})),
             )
         except (KeyError, TypeError) as e:
@@ -172,40 +403,92 @@ def replace(cfg: Any, **changes: Any) -> Any:
     return dataclasses.replace(cfg, **changes)
 
 
-@dataclass(frozen=True)
-class AnalysisConfig:
-    """What :func:`~manifold_cae.analyze` computes and how."""
+# ---------------------------------------------------------------- TOML files
 
-    points: int | None = 2000  # analyse at most this many points (None: all)
-    top_k: int | None = None  # tangents per point (None: the manifold's dimension, else 10)
-    threshold: float = 1.0  # count singular values above this
-    store_points: int = 200  # per-point spectra and tangents written to spectra.npz
-    full_spectrum: bool = True  # all singular values per point (else only the top-k)
-    exact: bool = False  # full spectra by SVD, never through the Gram matrix
-    saturation_low: float = 0.05
-    saturation_high: float = 0.95
-    n_radii: int = 20  # contraction-curve grid size
-    contraction_points: int = 500  # x0 points used for the contraction curve
-    pca_neighbors: int = 20  # neighbourhood size of the local-PCA baseline
-    chunk_size: int = 64  # points per streamed chunk (bounds peak memory)
-    seed: int = 0
-    device: str = "cpu"
+# The tables a TOML config file may hold, and the dataclass each one fills.
+SECTIONS: dict[str, type] = {
+    "model": ArchitectureConfig,
+    "objective": ObjectiveConfig,
+    "training": TrainConfig,
+    "analysis": AnalysisConfig,
+}
 
-    def __post_init__(self) -> None:
-        if self.points is not None and self.points < 1:
-            raise ConfigError(f"points must be >= 1; got {self.points}")
-        if self.top_k is not None and self.top_k < 1:
-            raise ConfigError(f"top_k must be >= 1; got {self.top_k}")
-        _positive("threshold", self.threshold)
-        if not 0 < self.saturation_low < self.saturation_high < 1:
+
+def _keys(f: dataclasses.Field) -> set[str]:
+    """Names a TOML key may give field ``f``: the field's and (non-bool) its flag's."""
+    names = {f.name, f.name.replace("_", "-")}
+    flag = flag_name(f)
+    if "/" not in flag and not flag.startswith("--no-"):
+        names.add(flag.removeprefix("--"))  # --model for ObjectiveConfig.kind
+    return names
+
+
+def load_toml(
+    path: str | Path, sections: Iterable[str] = ("model", "objective", "training")
+) -> dict[str, dict[str, Any]]:
+    """Read a TOML config file into ``{section: {field name: checked value}}``.
+
+    Keys may be written as the field (``batch_size``) or the flag (``batch-size``;
+    ``model`` for the objective's ``kind``). A single number for ``hidden`` means
+    one layer. Values are type-checked like the dataclasses do; ranges are checked
+    when the configs are built.
+
+    Raises:
+        ConfigError: the file is unreadable, or has an unknown table or key, or a
+            value of the wrong type; the message names the file, the key and the value.
+    """
+    path = Path(path)
+    sections = tuple(sections)
+    try:
+        doc = tomllib.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+        raise ConfigError(f"cannot read {path}: {e}") from e
+    out: dict[str, dict[str, Any]] = {}
+    for section, table in doc.items():
+        if section not in sections or not isinstance(table, dict):
             raise ConfigError(
-                "need 0 < saturation_low < saturation_high < 1; got "
-                f"{self.saturation_low}, {self.saturation_high}"
+                f"{path}: unknown section [{section}]; expected {', '.join(sections)}"
             )
-        for name in ("n_radii", "contraction_points", "chunk_size"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be >= 1; got {getattr(self, name)}")
-        if self.store_points < 0:
-            raise ConfigError(f"store_points must be >= 0; got {self.store_points}")
-        if self.pca_neighbors < 2:
-            raise ConfigError(f"pca_neighbors must be >= 2; got {self.pca_neighbors}")
+        out[section] = _read_table(path, section, table)
+    return out
+
+
+def _read_table(path: Path, section: str, table: dict[str, Any]) -> dict[str, Any]:
+    cls = SECTIONS[section]
+    by_key = {k: f for f in dataclasses.fields(cls) for k in _keys(f)}
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        where = f"{path}: [{section}] {key} = {value!r}"
+        if key not in by_key:
+            names = ", ".join(f.name for f in dataclasses.fields(cls))
+            raise ConfigError(f"{path}: unknown key {key!r} in [{section}]; expected {names}")
+        f = by_key[key]
+        if f.name in values:
+            raise ConfigError(f"{where}: {f.name} is already set in [{section}]")
+        hint = type_hints(cls)[f.name]
+        if typing.get_origin(hint) is tuple and not isinstance(value, list):
+            value = [value]  # hidden = 6 is one layer, like --hidden 6
+        try:
+            values[f.name] = coerce(f.name, hint, value)
+            _check_choice(f, values[f.name])
+        except ConfigError as e:
+            raise ConfigError(f"{where}: {e}") from None
+    return values
+
+
+def merge(*layers: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Section-wise union of ``{section: {field: value}}`` layers; later layers win.
+
+    Call it as ``merge(load_toml(path), flags)``: the dataclass defaults fill
+    whatever neither gives, so the order is defaults < TOML < flags.
+    """
+    merged: dict[str, dict[str, Any]] = {}
+    for layer in layers:
+        for section, values in layer.items():
+            merged.setdefault(section, {}).update(values)
+    return merged
+
+
+def build(values: Mapping[str, Mapping[str, Any]], section: str) -> Any:
+    """The config object of ``section`` from merged values (defaults for the rest)."""
+    return SECTIONS[section](**values.get(section, {}))

@@ -27,7 +27,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from manifold_cae.config import ModelConfig
+from manifold_cae.config import closed_form_possible
 from manifold_cae.errors import ConfigError
 from manifold_cae.models import Autoencoder, activation_slope
 
@@ -85,14 +85,6 @@ def chain_product(weights: list[Tensor], slopes: list[Tensor]) -> Tensor:
     for s, w in zip(slopes[1:], weights[1:], strict=True):
         jac = s.unsqueeze(-1) * torch.matmul(w, jac)  # (n, d_l, d_x)
     return jac
-
-
-def closed_form_possible(config: ModelConfig) -> bool:
-    """Whether the O(n d_h + d_h d_x) closed form applies: one elementwise layer.
-
-    The one place that states this rule; everything else asks here.
-    """
-    return len(config.hidden) == 1
 
 
 def closed_form_available(model: Autoencoder) -> bool:

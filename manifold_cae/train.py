@@ -35,10 +35,16 @@ from manifold_cae.checkpoint import (
     save_model,
     save_train_state,
 )
-from manifold_cae.config import RunConfig, TrainConfig, replace
+from manifold_cae.config import (
+    RunConfig,
+    TrainConfig,
+    closed_form_possible,
+    replace,
+    resolve_output,
+)
 from manifold_cae.device import resolve_device
 from manifold_cae.errors import CheckpointError, ConfigError, DataError, DivergenceError
-from manifold_cae.jacobian import closed_form_available, closed_form_possible, encoder_frobenius_sq
+from manifold_cae.jacobian import closed_form_available, encoder_frobenius_sq
 from manifold_cae.models import Autoencoder
 from manifold_cae.objectives import loss_terms, reconstruction_loss
 
@@ -196,6 +202,8 @@ def fit(
         )
     device = resolve_device(tcfg.device)
     source = _as_source(X, config.model.n_features, "training data")
+    in_unit = bool(source.min() >= 0 and source.max() <= 1)  # output "auto" (decision 2)
+    config = replace(config, model=resolve_output(config.model, in_unit_interval=in_unit))
     held = None
     if X_held_out is not None and len(X_held_out):
         held = torch.as_tensor(_as_source(X_held_out, config.model.n_features, "held-out data"))

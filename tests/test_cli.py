@@ -13,7 +13,8 @@ import torch
 from click.testing import CliRunner, Result
 
 from manifold_cae import __version__, load_checkpoint, load_dataset, load_model
-from manifold_cae.cli import main
+from manifold_cae.cli import _study_from_options, main
+from manifold_cae.config import AnalysisConfig, ArchitectureConfig, ObjectiveConfig, TrainConfig
 
 SPEC = "swiss-roll:n_samples=200"
 
@@ -238,3 +239,121 @@ def test_sigmoid_output_on_data_outside_unit_interval_is_refused(tmp_path):
     result = train(tmp_path / "r", "--output", "sigmoid")
     assert_clean_failure(result, 1, "sigmoid", "[0, 1]", "--output linear")
     assert not (tmp_path / "r" / "model.safetensors").exists()
+
+
+def test_toml_values_of_a_near_miss_type_are_refused(tmp_path):
+    """epochs = 1.7 used to train one epoch; now it is an error naming the file and key."""
+    toml = write_toml(tmp_path / "typed.toml", "[training]\nepochs = 1.7\n")
+    result = invoke("train", "--data", SPEC, "--config", toml, "--out", tmp_path / "r", "-q")
+    assert_clean_failure(result, 2, "typed.toml", "epochs = 1.7", "whole number")
+    assert not (tmp_path / "r").exists()
+
+
+def test_analyze_reads_an_analysis_table(tmp_path):
+    run = tmp_path / "run"
+    assert train(run).exit_code == 0
+    toml = write_toml(tmp_path / "an.toml", "[analysis]\npoints = 30\nstore-points = 4\n")
+    result = invoke("analyze", run, "--data", SPEC, "--config", toml, "--out", tmp_path / "a",
+                    "--n-radii", "3", "--contraction-points", "10", "-q")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "a" / "summary.json").read_text())
+    assert summary["n_points"] == 30
+
+
+# ------------------------------------------------------- contradictions and usage
+
+
+@pytest.mark.parametrize(
+    ("args", "fragments"),
+    [
+        (["--momentum", "0.9"], ["momentum", "adam", "--optimizer sgd"]),
+        (["--momentum", "0.9", "--optimizer", "adam"], ["momentum", "adam"]),
+        (["--device", "meta"], ["device", "'meta'", "cuda:N"]),
+        (["--seed", "-1"], ["seed", "-1"]),
+        (["--data-seed", str(2**63)], ["data_seed", "2**63"]),
+    ],
+)
+def test_contradictory_or_impossible_train_options_exit_2(args, fragments, tmp_path):
+    result = train(tmp_path / "run", *args)
+    assert_clean_failure(result, 2, *fragments)
+    assert not (tmp_path / "run").exists()
+
+
+def test_exact_with_no_full_spectrum_is_refused(tmp_path):
+    result = invoke("analyze", tmp_path / "no-run", "--data", SPEC, "--out", tmp_path / "a",
+                    "--exact", "--no-full-spectrum")  # fmt: skip
+    assert_clean_failure(result, 2, "--exact", "--no-full-spectrum")
+
+
+@pytest.mark.parametrize("command", ["train", "analyze", "compare"])
+@pytest.mark.parametrize("empty", ["--out", "--data"])
+def test_empty_out_or_data_is_a_usage_error(command, empty, tmp_path):
+    values = {"--out": str(tmp_path / "o"), "--data": SPEC, empty: ""}
+    args = [command, *(["run"] if command == "analyze" else [])]
+    result = invoke(*args, *[x for kv in values.items() for x in kv])
+    assert_clean_failure(result, 2, empty, "must not be empty")
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--seeds", "0,0"], "0 given more than once"),
+        (["--models", "ae,cae,ae"], "ae given more than once"),
+        (["--lam", "0.1,0.1"], "0.1 given more than once"),
+        (["--noise", "0.1,x"], "comma-separated"),
+        (["--momentum", "0.9", "--optimizer", "sgd"], "compare cannot set --momentum"),
+        (["--data-seed", "3"], "compare cannot set --data-seed"),
+    ],
+)
+def test_compare_refuses_repeats_and_what_it_cannot_carry(args, fragment, tmp_path):
+    result = invoke("compare", "--data", SPEC, "--models", "ae,cae", "--out", tmp_path / "s",
+                    *args)  # fmt: skip
+    assert_clean_failure(result, 2, fragment)
+    assert not (tmp_path / "s").exists()
+
+
+def arch_values(arch: ArchitectureConfig) -> tuple:
+    return (arch.hidden, arch.activation, arch.output, arch.tied)
+
+
+def test_study_from_options_passes_every_option():
+    arch = ArchitectureConfig(hidden=(6, 3), activation="tanh", output="linear", tied=False)
+    study = _study_from_options(
+        "digits", arch, ObjectiveConfig(gamma=0.3),
+        TrainConfig(epochs=3, batch_size=16, lr=0.01, held_out=0.25, device="auto"),
+        AnalysisConfig(points=50), models=("ae", "cae"), seeds=(4, 5), lam=(0.2,), noise=None,
+    )  # fmt: skip
+    assert (study.hidden, study.activation, study.output, study.tied) == arch_values(arch)
+    assert (study.epochs, study.batch_size, study.lr, study.held_out) == (3, 16, 0.01, 0.25)
+    assert (study.device, study.gamma) == ("auto", 0.3)
+    assert (study.models, study.seeds) == (("ae", "cae"), (4, 5))
+    assert study.lam == (0.2,) and study.noise == (0.3,)  # noise: the study's default
+    assert study.analysis.points == 50
+
+
+# ------------------------------------------------------------------- start-up
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["datasets"], ["train", "--help"]])
+def test_help_and_datasets_do_not_import_torch(argv):
+    """Start-up stays quick: torch is imported by the commands that train or analyse."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\nfrom manifold_cae.cli import main\n"
+        f"try:\n    main({argv!r})\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+        "print('torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "False", out.stdout + out.stderr
+
+
+def test_package_exports_are_lazy_and_complete():
+    import manifold_cae
+
+    assert set(manifold_cae.__all__) == {*manifold_cae._WHERE, "__version__"}
+    for name in manifold_cae.__all__:
+        assert getattr(manifold_cae, name) is not None
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        _ = manifold_cae.nope
