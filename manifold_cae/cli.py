@@ -324,8 +324,6 @@ def plot_cmd(analysis_dirs: tuple[Path, ...], out_dir: Path, fmt: str, dpi: int,
 
 # What today's compare.StudyConfig carries besides the architecture; compare refuses to
 # change anything else until StudyConfig takes whole ObjectiveConfig / TrainConfig objects.
-_STUDY_TRAINING = ("epochs", "batch_size", "lr", "optimizer", "held_out", "device")
-_STUDY_OBJECTIVE = ("gamma",)
 
 
 def _study_from_options(
@@ -342,30 +340,18 @@ def _study_from_options(
 ) -> Any:
     """The :class:`~manifold_cae.compare.StudyConfig` of compare's options.
 
-    ``objective.kind``, ``corruption``, ``lam``, ``noise`` and ``training.seed`` are
-    set per run by the study from ``models``, ``lam``, ``noise`` and ``seeds``. None means the
-    study's default. This is the one place that knows StudyConfig's fields.
+    Every train option is the study's base run; ``objective.kind`` and
+    ``corruption`` come from each model name, ``training.seed`` from ``seeds``,
+    and several ``lam`` or ``noise`` values make a sweep. None means the study's default.
     """
     from manifold_cae.compare import StudyConfig
 
-    for cfg, carried, ignored in (
-        (objective, _STUDY_OBJECTIVE, ("kind", "corruption", "lam", "noise")),
-        (training, _STUDY_TRAINING, ("seed",)),
-    ):
-        default = type(cfg)()
-        for f in dataclasses.fields(cfg):
-            name = f.name
-            if name not in (*carried, *ignored) and getattr(cfg, name) != getattr(default, name):
-                raise ConfigError(
-                    f"compare cannot set {flag_name(f)} yet (got {getattr(cfg, name)!r}); "
-                    "train the models one by one with 'manifold-cae train' instead"
-                )
     axes = {"models": models, "seeds": seeds, "lam": lam, "noise": noise, "analysis": analysis}
     return StudyConfig(
         data=data,
-        **dataclasses.asdict(architecture),
-        **{k: getattr(objective, k) for k in _STUDY_OBJECTIVE},
-        **{k: getattr(training, k) for k in _STUDY_TRAINING},
+        architecture=architecture,
+        objective=objective,
+        training=training,
         **{k: v for k, v in axes.items() if v is not None},
     )
 

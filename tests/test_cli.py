@@ -301,33 +301,30 @@ def test_empty_out_or_data_is_a_usage_error(command, empty, tmp_path):
         (["--models", "ae,cae,ae"], "ae given more than once"),
         (["--lam", "0.1,0.1"], "0.1 given more than once"),
         (["--noise", "0.1,x"], "comma-separated"),
-        (["--momentum", "0.9", "--optimizer", "sgd"], "compare cannot set --momentum"),
-        (["--data-seed", "3"], "compare cannot set --data-seed"),
     ],
 )
-def test_compare_refuses_repeats_and_what_it_cannot_carry(args, fragment, tmp_path):
+def test_compare_refuses_repeats(args, fragment, tmp_path):
     result = invoke("compare", "--data", SPEC, "--models", "ae,cae", "--out", tmp_path / "s",
                     *args)  # fmt: skip
     assert_clean_failure(result, 2, fragment)
     assert not (tmp_path / "s").exists()
 
 
-def arch_values(arch: ArchitectureConfig) -> tuple:
-    return (arch.hidden, arch.activation, arch.output, arch.tied)
-
-
 def test_study_from_options_passes_every_option():
     arch = ArchitectureConfig(hidden=(6, 3), activation="tanh", output="linear", tied=False)
     study = _study_from_options(
-        "digits", arch, ObjectiveConfig(gamma=0.3),
-        TrainConfig(epochs=3, batch_size=16, lr=0.01, held_out=0.25, device="auto"),
+        "digits", arch, ObjectiveConfig(gamma=0.3, penalty="stochastic", n_probes=3),
+        TrainConfig(epochs=3, batch_size=16, lr=0.01, held_out=0.25, device="auto",
+                    optimizer="sgd", momentum=0.9, data_seed=3),
         AnalysisConfig(points=50), models=("ae", "cae"), seeds=(4, 5), lam=(0.2,), noise=None,
     )  # fmt: skip
-    assert (study.hidden, study.activation, study.output, study.tied) == arch_values(arch)
-    assert (study.epochs, study.batch_size, study.lr, study.held_out) == (3, 16, 0.01, 0.25)
-    assert (study.device, study.gamma) == ("auto", 0.3)
+    assert study.architecture == arch
+    tr = study.training
+    assert (tr.epochs, tr.batch_size, tr.lr, tr.held_out) == (3, 16, 0.01, 0.25)
+    assert (tr.device, study.objective.gamma) == ("auto", 0.3)
+    assert (tr.momentum, tr.data_seed, study.objective.n_probes) == (0.9, 3, 3)
     assert (study.models, study.seeds) == (("ae", "cae"), (4, 5))
-    assert study.lam == (0.2,) and study.noise == (0.3,)  # noise: the study's default
+    assert study.lam == (0.2,) and study.noise is None  # noise: the objective's own value
     assert study.analysis.points == 50
 
 
