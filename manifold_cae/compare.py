@@ -22,6 +22,7 @@ import numpy as np
 
 from manifold_cae._io import atomic_write_json, atomic_write_text
 from manifold_cae.analysis import AnalysisResult
+from manifold_cae.analysis.metrics import AngleSummary, ContractionSummary
 from manifold_cae.checkpoint import load_checkpoint, read_history
 from manifold_cae.config import (
     AnalysisConfig,
@@ -33,6 +34,7 @@ from manifold_cae.config import (
 )
 from manifold_cae.data import Dataset, load_dataset
 from manifold_cae.errors import ConfigError
+from manifold_cae.formatting import fmt
 from manifold_cae.formatting import fmt_spread as _fmt
 from manifold_cae.probe import linear_probe_accuracy
 from manifold_cae.runs import analyze_run, continue_run, make_run_config, split
@@ -158,9 +160,9 @@ def _metrics(ds: Dataset, config: RunConfig, run: PlannedRun, run_dir: Path,
              analysis: AnalysisResult) -> dict[str, Any]:  # fmt: skip
     summary = analysis.summary
     history = read_history(run_dir)
-    curve, ang = summary.contraction, summary.angles
-    picks = {"small": 0, "medium": len(curve.ratios) // 2, "large": len(curve.ratios) - 1}
-    angle = ang.cae if ang.cae is not None else ang.cae_vs_local_pca
+    curve = summary.section(ContractionSummary)
+    ang = summary.section(AngleSummary)
+    angle = None if ang is None else ang.cae if ang.cae is not None else ang.cae_vs_local_pca
     probe = None
     if ds.y is not None:
         train_idx, held_idx = split(ds, config.training)
@@ -180,13 +182,14 @@ def _metrics(ds: Dataset, config: RunConfig, run: PlannedRun, run_dir: Path,
         "count_mean": summary.count.mean,
         "count_median": summary.count.median,
         "angle_mean": angle.mean if angle else None,
-        "angle_reference": ang.reference,
+        "angle_reference": None if ang is None else ang.reference,
         "probe_accuracy": probe,
         "train_seconds": sum(r["seconds"] for r in history),
     }  # fmt: skip
-    for size, i in picks.items():
-        row[f"contraction_{size}"] = curve.ratios[i]
-        row[f"radius_{size}"] = curve.radii[i]
+    n = len(curve.ratios) if curve is not None else 0
+    for size, i in {"small": 0, "medium": n // 2, "large": n - 1}.items():
+        row[f"contraction_{size}"] = curve.ratios[i] if curve is not None else None
+        row[f"radius_{size}"] = curve.radii[i] if curve is not None else None
     return row
 
 
@@ -443,8 +446,9 @@ def report_markdown(study: StudyConfig, result: StudyResult) -> str:
     r0 = result.rows[0]
     lines += [
         "",
-        f"Contraction radii: small {r0['radius_small']:.3g}, medium {r0['radius_medium']:.3g}, "
-        f"large {r0['radius_large']:.3g} (the largest is the largest pairwise distance).",
+        f"Contraction radii: small {fmt(r0['radius_small'], '.3g')}, medium "
+        f"{fmt(r0['radius_medium'], '.3g')}, large {fmt(r0['radius_large'], '.3g')} "
+        "(the largest is the largest pairwise distance).",
         f"Tangent angle: largest principal angle to {'the true tangent space' if r0['angle_reference'] == 'truth' else 'local-PCA tangents (no truth known)'}.",  # noqa: E501
         "The linear probe is logistic regression on the codes (train → held-out), not the "
         "paper's MLP fine-tuning.",

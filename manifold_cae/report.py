@@ -18,6 +18,7 @@ import numpy as np
 
 from manifold_cae._io import atomic_write, atomic_write_json, atomic_write_text
 from manifold_cae.analysis.engine import AnalysisResult
+from manifold_cae.analysis.metrics import AngleSummary, ContractionSummary
 from manifold_cae.analysis.summary import AnalysisSummary
 from manifold_cae.errors import DataError
 from manifold_cae.formatting import fmt
@@ -38,7 +39,9 @@ def report_markdown(summary: AnalysisSummary) -> str:
     """A readable singular-value report with a short interpretation."""
     prov = summary.provenance
     sv, cnt, sat = summary.spectrum, summary.count, summary.saturation
-    curve, ang, norms = summary.contraction, summary.angles, summary.norms
+    norms = summary.norms
+    curve = summary.section(ContractionSummary)
+    ang = summary.section(AngleSummary)
     thr = cnt.threshold
     model = prov.model
     data = prov.data.spec if prov.data else "arrays"
@@ -60,18 +63,21 @@ def report_markdown(summary: AnalysisSummary) -> str:
         f"| mean Frobenius norm of J | {fmt(norms.frobenius.mean)} |",
         f"| mean spectral norm (sigma_1) | {fmt(norms.spectral.mean)} |",
         f"| saturation (SAT) | {100 * sat.mean_fraction:.1f} % |",
-        f"| contraction ratio, r -> 0 | {fmt(curve.local_ratio)} |",
-        f"| contraction ratio at the largest radius ({fmt(curve.radii[-1])}) "
-        f"| {fmt(curve.ratios[-1])} |",
     ]
-    if ang.cae is not None and ang.local_pca is not None:
+    if curve is not None:
+        lines += [
+            f"| contraction ratio, r -> 0 | {fmt(curve.local_ratio)} |",
+            f"| contraction ratio at the largest radius ({fmt(curve.radii[-1])}) "
+            f"| {fmt(curve.ratios[-1])} |",
+        ]
+    if ang is not None and ang.cae is not None and ang.local_pca is not None:
         lines += [
             f"| tangent angle to truth, CAE (mean / median, k={ang.k}) "
             f"| {fmt(ang.cae.mean, '.2f')} / {fmt(ang.cae.median, '.2f')} deg |",
             f"| tangent angle to truth, local PCA | {fmt(ang.local_pca.mean, '.2f')} / "
             f"{fmt(ang.local_pca.median, '.2f')} deg |",
         ]
-    if ang.cae_vs_local_pca is not None:
+    if ang is not None and ang.cae_vs_local_pca is not None:
         lines.append(
             f"| angle CAE vs local PCA (mean / median) | {fmt(ang.cae_vs_local_pca.mean, '.2f')}"
             f" / {fmt(ang.cae_vs_local_pca.median, '.2f')} deg |"
@@ -97,7 +103,7 @@ def report_markdown(summary: AnalysisSummary) -> str:
         "units have near-zero slope, which is how a sigmoid CAE contracts (Rifai et al. 2011 "
         "report 86 % for a CAE on MNIST, 18 % for a Gaussian DAE)."
     )
-    if ang.cae is not None and ang.local_pca is not None:
+    if ang is not None and ang.cae is not None and ang.local_pca is not None:
         better = ang.cae.mean < ang.local_pca.mean
         lines.append(
             f"- The CAE tangents are {'closer to' if better else 'further from'} the true "
@@ -109,6 +115,7 @@ def report_markdown(summary: AnalysisSummary) -> str:
             f"- {sv.n_dense_fallback} points needed the dense top-k fallback "
             "(no clear gap after the k-th singular value)."
         )
+    lines += [f"- Not measured: {note}." for note in summary.notes]
     return "\n".join(lines) + "\n"
 
 

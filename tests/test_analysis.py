@@ -4,6 +4,7 @@ contraction ratio."""
 
 from __future__ import annotations
 
+import copy
 import json
 
 import numpy as np
@@ -33,9 +34,10 @@ from manifold_cae.analysis import (
     saturation,
     top_singular,
 )
+from manifold_cae.analysis.metrics import AngleSummary, ContractionSummary
 from manifold_cae.cli import main
 from manifold_cae.config import AnalysisConfig
-from manifold_cae.report import load_analysis
+from manifold_cae.report import load_analysis, report_markdown
 
 CASES = [
     ((12,), "sigmoid", 10),
@@ -329,3 +331,39 @@ def test_tangents_span_the_leading_right_singular_vectors(hidden, activation, d_
         tangents(model, x, 0)
     with pytest.raises(DataError, match="shape"):
         tangents(model, x[:, :1], 1)
+
+
+def test_what_cannot_be_measured_is_skipped_and_said(sphere_model):
+    """Three rows and constant data: analyse what can be analysed, say what was skipped."""
+    ds, model = sphere_model
+    few = analyze(model, ds.X[:3], config=AnalysisConfig(top_k=3))
+    assert few.summary.n_points == 3 and few.summary.norms.frobenius.mean > 0
+    assert few.summary.section(AngleSummary) is None  # no truth, too few rows for local PCA
+    assert any("tangent angles skipped" in n for n in few.summary.notes)
+    same = np.repeat(ds.X[:1], 12, axis=0)
+    flat = analyze(model, same, config=AnalysisConfig(top_k=2))
+    assert flat.summary.section(ContractionSummary) is None
+    assert any("contraction curve skipped" in n for n in flat.summary.notes)
+    assert "Not measured: contraction curve skipped" in report_markdown(flat.summary)
+
+
+def test_nan_weights_and_nan_rows_are_refused(sphere_model):
+    ds, model = sphere_model
+    X = ds.X.copy()
+    X[7, 1] = np.nan
+    with pytest.raises(DataError, match="data row 7 holds NaN"):
+        analyze(model, X, reference=ds.X, config=AnalysisConfig(points=None))
+    broken = copy.deepcopy(model)
+    with torch.no_grad():
+        broken.enc_weights[0][0, 0] = float("nan")
+    with pytest.raises(DataError, match="weights hold NaN"):
+        analyze(broken, ds.X)
+
+
+def test_analyze_leaves_the_callers_model_alone(sphere_model):
+    ds, model = sphere_model
+    model.train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    analyze(model, ds.X, config=AnalysisConfig(points=20))
+    assert model.training
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())

@@ -120,6 +120,7 @@ def _context(
         k_true=k_true,
         n_store=min(config.store_points, n),
         max_distance=max_pairwise_distance(sample),
+        n_reference=len(ref),
         device=device,
     )
 
@@ -146,10 +147,14 @@ def _chunks(
             code = model.trace(xc)[-1]
             top = top_singular(op, ctx.top_k, generator=gen)
             sigma = full_spectrum(op, exact=cfg.exact) if cfg.full_spectrum else None
-        hood = neighbours.neighbourhoods(rows, cfg.pca_neighbors)
         truth = None
         if tangents is not None:
             truth = torch.as_tensor(np.asarray(tangents[idx]), dtype=torch.float64).mT
+        pca = pca_true_k = None
+        if ctx.local_pca:
+            hood = neighbours.neighbourhoods(rows, cfg.pca_neighbors)
+            pca = local_pca_tangents(hood, ctx.k_compare)
+            pca_true_k = None if truth is None else local_pca_tangents(hood, truth.shape[2])
         yield Chunk(
             start=start,
             x=xc,
@@ -157,8 +162,8 @@ def _chunks(
             code=code,
             top=top,
             sigma=sigma,
-            pca=local_pca_tangents(hood, ctx.k_compare),
-            pca_true_k=None if truth is None else local_pca_tangents(hood, truth.shape[2]),
+            pca=pca,
+            pca_true_k=pca_true_k,
             truth=truth,
         )
 
@@ -190,6 +195,12 @@ def analyze(
     """
     config = config or AnalysisConfig()
     rank = _check_inputs(model, X, tangents, config)
+    bad = [name for name, p in model.named_parameters() if not torch.isfinite(p).all()]
+    if bad:
+        raise DataError(
+            f"the model's weights hold NaN or inf ({', '.join(bad)}): its training diverged. "
+            "Analyse an earlier checkpoint, or retrain with a lower --lr or --lam"
+        )
     device = resolve_device(config.device)
     model = copy.deepcopy(model).to(device).eval()
     ref = np.asarray(X if reference is None else reference)
@@ -200,7 +211,13 @@ def analyze(
     indices = sample_points(X.shape[0], config.points, config.seed)
     k_true = None if tangents is None else tangents.shape[1]
     ctx = _context(model, config, len(indices), rank, k_true, ref, device)
-    metrics = [m(ctx) for m in REGISTRY.values() if m.applies(ctx)]
+    notes = [r for m in REGISTRY.values() if (r := m.skip_reason(ctx)) is not None]
+    if not ctx.local_pca and k_true is not None:
+        notes.append(
+            f"local-PCA baseline skipped: it needs more than {max(ctx.k_compare, k_true)} "
+            f"reference points, and there are {ctx.n_reference}"
+        )
+    metrics = [m(ctx) for m in REGISTRY.values() if m.skip_reason(ctx) is None]
 
     from tqdm.auto import tqdm
 
@@ -212,11 +229,15 @@ def analyze(
             m.update(chunk)
     bar.close()
     provenance = Provenance(__version__, model.config, config, n_data=X.shape[0])
-    return collect(metrics, ctx, indices, provenance)
+    return collect(metrics, ctx, indices, provenance, notes)
 
 
 def collect(
-    metrics: list[Metric], ctx: Context, indices: np.ndarray, provenance: Provenance
+    metrics: list[Metric],
+    ctx: Context,
+    indices: np.ndarray,
+    provenance: Provenance,
+    notes: list[str] | tuple[str, ...] = (),
 ) -> AnalysisResult:
     """The result of accumulators that have seen (or merged) every chunk."""
     sections = {m.name: s for m in metrics if (s := m.result()) is not None}
@@ -225,5 +246,5 @@ def collect(
     for m in metrics:
         columns |= m.columns()
         arrays |= m.arrays()
-    summary = AnalysisSummary(len(indices), provenance, sections)
+    summary = AnalysisSummary(len(indices), provenance, sections, tuple(notes))
     return AnalysisResult(summary, indices, columns, arrays)

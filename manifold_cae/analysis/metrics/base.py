@@ -124,7 +124,13 @@ class Context:
     k_true: int | None  # dimension of the true tangent spaces, when known
     n_store: int  # the first n_store points keep their spectra and tangents
     max_distance: float  # largest pairwise distance in the reference data
+    n_reference: int  # points whose neighbourhoods give the local-PCA baseline
     device: torch.device
+
+    @property
+    def local_pca(self) -> bool:
+        """Whether the reference has enough points for k-dimensional local PCA."""
+        return self.n_reference > max(self.k_compare, self.k_true or 0)
 
 
 @dataclass(frozen=True)
@@ -137,12 +143,12 @@ class Chunk:
     code: LayerTrace  # pre-activations and activations of the code layer, (m, n_hidden)
     top: TopSingular  # (m, top_k) values, (m, n_features, top_k) vectors
     sigma: Tensor | None  # (m, rank) full spectrum, descending; None in top-k mode
-    pca: Tensor  # (m, n_features, k_compare) local-PCA bases, float64, CPU
+    pca: Tensor | None  # (m, n_features, k_compare) local-PCA bases, float64, CPU; None if skipped
     pca_true_k: Tensor | None  # (m, n_features, k_true) local-PCA bases at the true dimension
     truth: Tensor | None  # (m, n_features, k_true) true tangent bases, float64, CPU
 
     @property
-    def positions(self) -> slice:
+    def positions(self) -> slice:  # rows of this chunk among all analysed points
         return slice(self.start, self.start + self.x.shape[0])
 
 
@@ -173,9 +179,9 @@ class Metric:
         self.ctx = ctx
 
     @classmethod
-    def applies(cls, ctx: Context) -> bool:
-        """Whether this metric means anything for this analysis."""
-        return True
+    def skip_reason(cls, ctx: Context) -> str | None:
+        """Why this metric cannot be measured in this analysis, or None if it can."""
+        return None
 
     def update(self, chunk: Chunk) -> None:
         raise NotImplementedError
