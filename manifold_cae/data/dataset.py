@@ -18,8 +18,8 @@ from manifold_cae.errors import DataError
 class Dataset:
     """A validated data set. Construction checks the arrays once and converts them.
 
-    Loaders pass ``allow_empty=False``: a file with no rows is an error, while an empty
-    subset of a valid data set is not.
+    Loaders build it through :meth:`from_arrays` (``allow_empty=False``): a file with no
+    rows is an error, while an empty subset of a valid data set is not.
     """
 
     X: np.ndarray  # (n_samples, n_features) float32, C-contiguous
@@ -29,7 +29,7 @@ class Dataset:
     name: str  # short name: "swiss-roll", "digits", a file name
     image_shape: tuple[int, int] | None = None  # (rows, cols) when X holds flattened images
     params: np.ndarray | None = None  # (n_samples, k) intrinsic coordinates (synthetic only)
-    allow_empty: InitVar[bool] = True
+    allow_empty: InitVar[bool] = True  # init-only, not stored: accept n_samples == 0
 
     def __post_init__(self, allow_empty: bool) -> None:
         validate(

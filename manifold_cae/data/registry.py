@@ -61,7 +61,7 @@ class Entry(NamedTuple):
 
 
 def _synthetic(
-    generator: Callable[..., Manifold], name: str, k: int, d0: int, description: str
+    name: str, generator: Callable[..., Manifold], *, k: int, d0: int, description: str
 ) -> Entry:
     """The entry of a manifold with intrinsic dimension k and native dimension d0."""
 
@@ -98,7 +98,7 @@ def _parse_params(spec: str, args: str) -> dict:
 
 
 def _load_mnist(spec: str, seed: int) -> Dataset:
-    """``mnist:DIR`` or ``mnist:DIR:test``; DIR may itself contain colons."""
+    """``mnist:DIR`` or ``mnist:DIR:test``; DIR may itself contain colons. No randomness."""
     args = spec.partition(":")[2]
     directory, split = args, "train"
     for s in MNIST_SPLITS:
@@ -108,6 +108,7 @@ def _load_mnist(spec: str, seed: int) -> Dataset:
 
 
 def _load_user_file(spec: str, seed: int) -> Dataset:
+    """A .npy/.csv/.npz path, or a path that exists in another format. No randomness."""
     path = Path(spec)
     if path.is_dir():
         raise DataError(f"{spec} is a directory; for MNIST IDX files there use --data mnist:{spec}")
@@ -120,13 +121,17 @@ def _respec(ds: Dataset, spec: str) -> Dataset:
 
 
 REGISTRY: tuple[Entry, ...] = (  # earlier entries win when several match
-    _synthetic(circle, "circle", 1, 2, "unit circle, uniform angle"),
-    _synthetic(helix, "helix", 1, 3, "two-turn helix of radius 1, z in [-1, 1]"),
+    _synthetic("circle", circle, k=1, d0=2, description="unit circle, uniform angle"),
+    _synthetic("helix", helix, k=1, d0=3, description="two-turn helix of radius 1, z in [-1, 1]"),
     _synthetic(
-        swiss_roll, "swiss-roll", 2, 3, "scikit-learn's Swiss roll scaled by 1/10, centred height"
+        "swiss-roll",
+        swiss_roll,
+        k=2,
+        d0=3,
+        description="scikit-learn's Swiss roll scaled by 1/10, centred height",
     ),
-    _synthetic(sphere, "sphere", 2, 3, "unit sphere, area-uniform"),
-    _synthetic(torus, "torus", 2, 3, "ring torus R=1, r=0.4, area-uniform"),
+    _synthetic("sphere", sphere, k=2, d0=3, description="unit sphere, area-uniform"),
+    _synthetic("torus", torus, k=2, d0=3, description="ring torus R=1, r=0.4, area-uniform"),
     Entry(
         DatasetInfo("digits", "real", "scikit-learn 8x8 digits, 1797 images in [0, 1]", None, 64),
         lambda spec, seed: load_digits_data(),
