@@ -262,13 +262,17 @@ def analyze_cmd(ctx: click.Context, run_dir: Path, data_spec: str, out_dir: Path
     Example:
       manifold-cae analyze runs/cae --data swiss-roll --out analysis/cae
     """
+    from manifold_cae import distributed
     from manifold_cae.runs import analyze_run
 
     (config,) = _configs(ctx, params, config_file, ("analysis",))
+    world = distributed.init_from_env(config.device)  # under torchrun: shard the points
     analyze_run(
         run_dir, data_spec, config=config, which=which, out_dir=out_dir,
         progress=False if quiet else None,
     )  # fmt: skip
+    if not world.is_main:
+        return
     if not quiet:
         click.echo((out_dir / "report.md").read_text())
     click.echo(f"wrote {out_dir}/summary.json, points.csv, spectra.npz, report.md")

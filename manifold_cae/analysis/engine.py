@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from manifold_cae import distributed
 from manifold_cae._version import __version__
 from manifold_cae.analysis.contraction import max_pairwise_distance
 from manifold_cae.analysis.local_pca import NeighbourIndex, local_pca_tangents
@@ -221,15 +222,30 @@ def analyze(
 
     from tqdm.auto import tqdm
 
-    show = sys.stderr.isatty() if progress is None else progress
-    starts = range(0, len(indices), config.chunk_size)
+    world = distributed.current()
+    show = (sys.stderr.isatty() if progress is None else progress) and world.is_main
+    all_starts = range(0, len(indices), config.chunk_size)
+    starts = [all_starts[i] for i in distributed.my_share(len(all_starts), world)]
     bar = tqdm(starts, desc="analyse", unit="chunk", disable=not show)
     for chunk in _chunks(ctx, X, indices, tangents, NeighbourIndex(ref), bar):
         for m in metrics:
             m.update(chunk)
     bar.close()
+    metrics = _merge_ranks(metrics, world)
     provenance = Provenance(__version__, model.config, config, n_data=X.shape[0])
     return collect(metrics, ctx, indices, provenance, notes)
+
+
+def _merge_ranks(metrics: list[Metric], world: distributed.World) -> list[Metric]:
+    """Each rank saw its share of the chunks: merge everyone's accumulators, on every rank."""
+    if world.size == 1:
+        return metrics
+    states = distributed.all_gather([m.state() for m in metrics], world)
+    for i, m in enumerate(metrics):
+        for rank, theirs in enumerate(states):
+            if rank != world.rank:
+                m.merge(m.from_state(theirs[i]))
+    return metrics
 
 
 def collect(

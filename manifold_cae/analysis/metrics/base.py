@@ -169,6 +169,19 @@ class PerPoint:
         self.filled |= other.filled
 
 
+def _moved(v: Any, device: torch.device) -> Any:
+    """``v`` with every tensor inside it (dicts, plain objects) on ``device``."""
+    if isinstance(v, Tensor):
+        return v.to(device)
+    if isinstance(v, dict):
+        return {k: _moved(x, device) for k, x in v.items()}
+    if hasattr(v, "__dict__") and not isinstance(v, type):
+        clone = object.__new__(type(v))
+        clone.__dict__.update({k: _moved(x, device) for k, x in vars(v).items()})
+        return clone
+    return v
+
+
 class Metric:
     """A streaming accumulator. Subclasses set ``name`` and ``Result``."""
 
@@ -185,6 +198,19 @@ class Metric:
 
     def update(self, chunk: Chunk) -> None:
         raise NotImplementedError
+
+    def state(self) -> dict[str, Any]:
+        """What another process needs to merge this accumulator: its data, on the CPU."""
+        cpu = torch.device("cpu")
+        return {k: _moved(v, cpu) for k, v in vars(self).items() if k != "ctx"}
+
+    def from_state(self, state: dict[str, Any]) -> Self:
+        """An accumulator of this kind, in this process's context, holding ``state``."""
+        other = object.__new__(type(self))
+        other.ctx = self.ctx
+        for k, v in state.items():
+            setattr(other, k, _moved(v, self.ctx.device))
+        return other
 
     def merge(self, other: Self) -> None:
         raise NotImplementedError
