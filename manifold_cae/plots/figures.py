@@ -189,16 +189,18 @@ def usable(
     models: Sequence[Model], need: Callable[[Model], T], what: str, log: Log
 ) -> list[tuple[Model, T]]:
     """The models ``need`` accepts, with what it took; a note for each one left out."""
-    kept, reasons = [], []
+    kept: list[tuple[Model, T]] = []
+    reasons: dict[str, list[str]] = {}  # reason -> the labels it applies to
     for m in models:
         try:
             kept.append((m, need(m)))
         except (Skip, ValueError) as e:
-            reasons.append(f"{m.label}: {e}")
+            reasons.setdefault(str(e), []).append(m.label)
+    said = [f"{', '.join(labels)}: {reason}" for reason, labels in reasons.items()]
     if not kept:
-        raise Skip("; ".join(reasons))
-    for r in reasons:
-        log(f"note: {what}: left out {r}")
+        raise Skip("; ".join(said))
+    for s in said:
+        log(f"note: {what}: left out {s}")
     return kept
 
 

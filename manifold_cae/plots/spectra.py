@@ -42,7 +42,7 @@ def spectrum_curve(spectrum: SpectrumSummary) -> SpectrumCurve:
     if len(mean) < MIN_SPECTRUM:
         raise ValueError(
             f"the spectrum has only {len(mean)} singular value(s): too few for a log-axis "
-            "figure; they are in the table of report.md"
+            "figure; read them in report.md"
         )
     x = np.arange(1, len(mean) + 1)
     ok = np.isfinite(mean) & (mean > 0)  # a log axis can't show 0
@@ -134,11 +134,12 @@ def plot_count_histogram(
     colors = check_models(counts, labels, colors)
     drawn: list[Artist] = []
     last, top = 1, 0.0  # the largest count with points; the tallest step
-    for count, label, color in zip(counts, labels, colors, strict=True):
+    for i, (count, label, color) in enumerate(zip(counts, labels, colors, strict=True)):
         pct = count_percent(count)
         last, top = max(last, int(np.flatnonzero(pct > 0).max())), max(top, float(pct.max()))
         edges = np.arange(len(pct) + 1) - 0.5  # a step per integer count, centred on it
-        st = ax.stairs(pct, edges, color=color, lw=2, label=f"{label} (mean {count.mean:.2f})")
+        lw = 1.5 + 1.5 * (len(counts) - 1 - i)  # earlier models wider: equal steps stay visible
+        st = ax.stairs(pct, edges, color=color, lw=lw, label=f"{label} (mean {count.mean:.2f})")
         st.set_gid("count-hist")
         drawn.append(st)
     thr = counts[0].threshold
