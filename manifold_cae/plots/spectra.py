@@ -41,8 +41,8 @@ def spectrum_curve(spectrum: SpectrumSummary) -> SpectrumCurve:
     mean = floats(spectrum.mean)
     if len(mean) < MIN_SPECTRUM:
         raise ValueError(
-            f"the spectrum has only {len(mean)} singular value(s): too few for a log-axis "
-            "figure; read them in report.md"
+            f"the spectrum has only {len(mean)} singular value(s): that belongs in a table "
+            "(report.md lists them), not on a log axis"
         )
     x = np.arange(1, len(mean) + 1)
     ok = np.isfinite(mean) & (mean > 0)  # a log axis can't show 0
