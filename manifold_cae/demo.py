@@ -14,6 +14,8 @@ from pathlib import Path
 from manifold_cae._io import atomic_write_text
 from manifold_cae.compare import StudyConfig, StudyResult, run_study
 from manifold_cae.config import AnalysisConfig
+from manifold_cae.formatting import fmt
+from manifold_cae.report import load_analysis
 
 DEMO_STUDIES: dict[str, StudyConfig] = {
     "swiss-roll": StudyConfig(
@@ -59,7 +61,25 @@ def run_demo(
         results[name] = run_study(study, out / name, progress=progress, log=log)
     index = ["# manifold-cae demo", ""]
     for name, res in results.items():
-        index += [f"## {name}", "", (res.out_dir / "report.md").read_text().split("## Table")[0]]
-        index += [f"Full report: `{name}/report.md`; figures: `{name}/figures/`.", ""]
+        index += [f"## {name}", "", *_runs_table(res), ""]
+        index += [f"Findings: `{name}/report.md`; figures: `{name}/figures/`.", ""]
     atomic_write_text(out / "README.md", "\n".join(index))
     return results
+
+
+def _runs_table(result: StudyResult) -> list[str]:
+    """One row per analysed run, read from its typed summary."""
+    lines = [
+        "| run | mean count of σ > threshold | SAT % | tangent angle (deg) | angle to |",
+        "|---|---|---|---|---|",
+    ]
+    for path in sorted(p for p in (result.out_dir / "analysis").iterdir() if p.is_dir()):
+        s = load_analysis(path).summary
+        angle = s.angles.cae or s.angles.cae_vs_local_pca
+        sat = 100 * s.saturation.mean_fraction
+        reference = "truth" if s.angles.reference == "truth" else "local PCA"
+        lines.append(
+            f"| {path.name} | {fmt(s.count.mean, '.2f')} | {fmt(sat, '.1f')} "
+            f"| {fmt(angle.mean if angle else None, '.1f')} | {reference} |"
+        )
+    return lines

@@ -16,7 +16,6 @@ the README shows beside the paper's).
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import tempfile
 import time
@@ -25,6 +24,7 @@ from pathlib import Path
 from manifold_cae import DataError, load_dataset
 from manifold_cae.compare import StudyConfig, StudyResult, parse_floats, run_study
 from manifold_cae.config import AnalysisConfig
+from manifold_cae.report import load_analysis
 
 PAPER = {  # Table 1, MNIST: (test error %, mean ||J_f||_F, SAT %)
     "cae": (1.14, "0.73e-4", 86.36),
@@ -49,9 +49,10 @@ def claims(result: StudyResult) -> list[str]:
     spectra, rise = {}, {}
     for a in result.aggregate:
         row = next(r for r in result.rows if r["model"] == a["model"])
-        s = json.loads((result.out_dir / "analysis" / row["name"] / "summary.json").read_text())
-        spectra[a["model"]] = s["singular_values"]["mean"]
-        ratios = s["contraction_curve"]["ratios"]
+        s = load_analysis(result.out_dir / "analysis" / row["name"]).summary
+        if s.spectrum.mean:  # None when the analysis kept the top-k values only
+            spectra[a["model"]] = s.spectrum.mean
+        ratios = s.contraction.ratios
         rise[a["model"]] = ratios[-1] / ratios[0] - 1  # from the smallest to the largest radius
 
     # "falls fastest": the index at which the mean spectrum drops below 1% of its top value
