@@ -55,6 +55,7 @@ METRICS = (
     "contraction_small", "contraction_medium", "contraction_large", "angle_mean",
     "probe_accuracy", "train_seconds",
 )  # fmt: skip
+SWEEP_METRICS = ("value", "count_mean", "sat_percent", "angle_mean")  # SweepSeries' order
 CONTRACTIVE_KINDS = ("cae", "cae-h", "rcae")  # objectives that read lam
 DEFAULT_STUDY_ANALYSIS = AnalysisConfig(points=1000)
 
@@ -313,8 +314,18 @@ def _draw(
         seen.setdefault(r.model, r)
     dirs = [out / "analysis" / r.name for r in seen.values()]
     paths = plots.draw_all(dirs, out / "figures", labels=list(seen), log=log)
-    if any(r["sweep"] for r in result.rows):
-        paths.append(plots.draw_sweep(result.rows, out / "figures"))
+    swept: dict[str, list[dict[str, Any]]] = {}
+    for row in result.rows:
+        if row["sweep"]:
+            swept.setdefault(row["model"], []).append(row)
+    if swept:
+        series = [
+            plots.SweepSeries(
+                model, rows[0]["sweep"], *([r[k] for r in rows] for k in SWEEP_METRICS)
+            )
+            for model, rows in swept.items()
+        ]
+        paths.append(plots.draw_sweep(series, out / "figures", threshold=study.analysis.threshold))
     return paths
 
 
@@ -457,10 +468,3 @@ def report_markdown(study: StudyConfig, result: StudyResult) -> str:
         "singular-value report in `analysis/<run>/report.md`.",
     ]
     return "\n".join(lines) + "\n"
-
-
-def parse_floats(text: str | Sequence[float]) -> tuple[float, ...]:
-    """'0.01,0.1,1' -> (0.01, 0.1, 1.0)."""
-    if not isinstance(text, str):
-        return tuple(float(v) for v in text)
-    return tuple(float(v) for v in text.split(",") if v.strip())

@@ -22,8 +22,8 @@ import time
 from pathlib import Path
 
 from manifold_cae import DataError, load_dataset
-from manifold_cae.compare import StudyConfig, StudyResult, parse_floats, run_study
-from manifold_cae.config import AnalysisConfig
+from manifold_cae.compare import StudyConfig, StudyResult, run_study
+from manifold_cae.config import AnalysisConfig, ArchitectureConfig, ObjectiveConfig, TrainConfig
 from manifold_cae.report import load_analysis
 
 PAPER = {  # Table 1, MNIST: (test error %, mean ||J_f||_F, SAT %)
@@ -117,15 +117,12 @@ def main() -> None:
     data = pick_data()
     study = StudyConfig(
         data=data,
-        models=("ae", "dae-g", "dae-b", "cae"),
-        hidden=(1000,),
-        epochs=args.epochs,
-        lr=1e-3,
-        batch_size=128,
-        seeds=tuple(int(s) for s in args.seeds.split(",")),
-        lam=parse_floats(str(args.lam)),
-        noise=parse_floats(str(args.noise)),
+        architecture=ArchitectureConfig(hidden=(1000,)),
+        objective=ObjectiveConfig(lam=args.lam, noise=args.noise),
+        training=TrainConfig(epochs=args.epochs, lr=1e-3, batch_size=128),
         analysis=AnalysisConfig(points=args.points, store_points=50, contraction_points=300),
+        models=("ae", "dae-g", "dae-b", "cae"),
+        seeds=tuple(int(s) for s in args.seeds.split(",")),
     )
     work = args.work or Path(tempfile.mkdtemp(prefix="rifai2011-"))
     t0 = time.perf_counter()
