@@ -237,14 +237,9 @@ def encoder_frobenius_sq(
 
 
 def encoder_difference_sq(
-    model: Autoencoder,
-    x: Tensor,
-    x2: Tensor,
-    *,
-    method: Method = "auto",
-    n_probes: int = 1,
+    model: Autoencoder, x: Tensor, x2: Tensor, *, method: Method = "auto", n_probes: int = 1,
     generator: torch.Generator | None = None,
-) -> Tensor:
+) -> Tensor:  # fmt: skip
     """||J_f(x) - J_f(x2)||_F^2 per example (the CAE+H Hessian term).
 
     Args:

@@ -104,12 +104,8 @@ def contraction_curve(
 ) -> ContractionCurve:
     """Mean contraction ratio at each radius.
 
-    Args:
-        model: the autoencoder.
-        x0: (n_points, n_features), the centres.
-        radii: (n_radii,), the sphere radii.
-        generator: source of the directions (one per centre, shared by the radii).
-        max_distance: recorded in the result (the grid's upper end, by default).
+    Args: as :func:`contraction_sums`, and ``max_distance``, recorded in the result
+    (the grid's upper end, by default).
 
     Returns:
         :class:`ContractionCurve`.
