@@ -56,7 +56,6 @@ METRICS = (
     "probe_accuracy", "train_seconds",
 )  # fmt: skip
 SWEEP_METRICS = ("value", "count_mean", "sat_percent", "angle_mean")  # SweepSeries' order
-CONTRACTIVE_KINDS = ("cae", "cae-h", "rcae")  # objectives that read lam
 DEFAULT_STUDY_ANALYSIS = AnalysisConfig(points=1000)
 
 
@@ -137,7 +136,7 @@ def plan(study: StudyConfig) -> list[PlannedRun]:
     runs = []
     for model in study.models:
         obj = replace(base, **MODELS[model])
-        axis = "lam" if obj.kind in CONTRACTIVE_KINDS else "noise" if obj.kind == "dae" else None
+        axis = "lam" if obj.info.contractive else "noise" if obj.info.denoising else None
         values = getattr(study, axis) if axis else None
         sweep = axis if values is not None and len(values) > 1 else None
         for value in values or (None,):
@@ -171,12 +170,12 @@ def _metrics(ds: Dataset, config: RunConfig, run: PlannedRun, run_dir: Path,
             load_checkpoint(run_dir).model, ds.X[train_idx], ds.y[train_idx],
             ds.X[held_idx], ds.y[held_idx], seed=run.seed,
         )  # fmt: skip
-    kind = run.objective.kind
+    info = run.objective.info
     row: dict[str, Any] = {
         "name": run.name, "model": run.model, "seed": run.seed,
         "sweep": run.sweep, "value": run.value,
-        "lam": run.objective.lam if kind in CONTRACTIVE_KINDS else None,
-        "noise": run.objective.noise if kind == "dae" else None,
+        "lam": run.objective.lam if info.contractive else None,
+        "noise": run.objective.noise if info.denoising else None,
         "held_out_reconstruction": history[-1].get("held_out_reconstruction"),
         "frobenius_mean": summary.norms.frobenius.mean,
         "sat_percent": 100 * summary.saturation.mean_fraction,
