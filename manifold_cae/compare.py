@@ -291,7 +291,7 @@ def run_study(
         out / "comparison.json",
         {"study": study.to_dict(), "runs": rows, "models": result.aggregate},
     )
-    atomic_write_text(out / "report.md", report_markdown(study, result))
+    atomic_write_text(out / "report.md", study_report(study, result))
     if figures:
         result.figures = _draw(study, runs, result, out, log)
     return result
@@ -418,7 +418,7 @@ def _first_value(a: dict[str, Any], result: StudyResult) -> Any:
     return next(r["value"] for r in result.rows if r["model"] == a["model"])
 
 
-def report_markdown(study: StudyConfig, result: StudyResult) -> str:
+def study_report(study: StudyConfig, result: StudyResult) -> str:
     """The comparison report: findings in plain words, then the table."""
     a0 = result.aggregate
     n_seeds = len(study.seeds)

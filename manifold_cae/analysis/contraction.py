@@ -26,12 +26,16 @@ class ContractionCurve(NamedTuple):
     max_distance: float  # largest pairwise distance in the data used for the grid
 
 
-def max_pairwise_distance(x: Tensor, *, max_points: int = 4000) -> float:
+DISTANCE_POINTS = 4000  # points that set the contraction grid's largest radius
+DISTANCE_BLOCK = 512  # rows per cdist block: bounds memory at 512 x max_points distances
+
+
+def max_pairwise_distance(x: Tensor, *, max_points: int = DISTANCE_POINTS) -> float:
     """Largest pairwise Euclidean distance among the first ``max_points`` rows of x, (n, d)."""
     x = x[:max_points]
     best = 0.0
-    for i in range(0, x.shape[0], 512):
-        best = max(best, float(torch.cdist(x[i : i + 512], x).max()))
+    for i in range(0, x.shape[0], DISTANCE_BLOCK):
+        best = max(best, float(torch.cdist(x[i : i + DISTANCE_BLOCK], x).max()))
     return best
 
 

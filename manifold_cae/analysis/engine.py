@@ -26,7 +26,7 @@ import torch
 
 from manifold_cae import distributed
 from manifold_cae._version import __version__
-from manifold_cae.analysis.contraction import max_pairwise_distance
+from manifold_cae.analysis.contraction import DISTANCE_POINTS, max_pairwise_distance
 from manifold_cae.analysis.local_pca import NeighbourIndex, local_pca_tangents
 from manifold_cae.analysis.metrics import REGISTRY, Chunk, Context, Metric
 from manifold_cae.analysis.spectra import FactoredJacobian, full_spectrum, top_singular
@@ -37,7 +37,6 @@ from manifold_cae.errors import ConfigError, DataError
 from manifold_cae.models import Autoencoder
 
 DEFAULT_TOP_K = 10  # tangents per point when neither --top-k nor the manifold's dimension is known
-DISTANCE_POINTS = 4000  # reference points that set the contraction grid's largest radius
 _TOP_K_SALT = 0x7A  # keeps the top-k start blocks independent of other per-chunk draws
 
 
