@@ -4,9 +4,10 @@ Every loader ends in a :class:`Dataset`, whose construction validates the arrays
 the rest of the package can trust them: ``X`` is finite float32, C-contiguous, of shape
 ``(n_samples, n_features)``. :func:`load_dataset` turns the CLI's ``--data SPEC`` into one.
 
-The modules, one job each: ``validation`` (checks), ``dataset`` (the container and splits),
-``synthetic`` (manifolds), ``real`` (image sets), ``files`` (user files) and ``registry``
-(the named data sets and spec parsing).
+The modules, one job each: ``validation`` (checks, memory), ``dataset`` (the container and
+splits), ``synthetic`` (manifolds), ``real`` (image sets), ``files`` (user files),
+``csvfile`` (CSV text) and ``registry`` (the named data sets and spec parsing). Sizes are
+checked against the memory available before anything large is allocated.
 """
 
 from manifold_cae.data.dataset import Dataset, Split, train_test_split_indices

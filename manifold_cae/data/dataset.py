@@ -35,9 +35,14 @@ class Dataset:
         validate(
             self.X, source=self.spec, y=self.y, tangents=self.tangents, allow_empty=allow_empty
         )
-        X = np.ascontiguousarray(self.X, dtype=np.float32)
+        with np.errstate(over="ignore"):
+            X = np.ascontiguousarray(self.X, dtype=np.float32)
         if not np.isfinite(X).all():
-            raise DataError(f"{self.spec}: values overflow float32 (|x| > 3.4e38); rescale X")
+            row, col = (int(v) for v in np.argwhere(~np.isfinite(X))[0])
+            raise DataError(
+                f"{self.spec}: values overflow float32 (|x| > 3.4e38), the first "
+                f"{np.asarray(self.X)[row, col].item()!r} at (row {row}, column {col}); rescale X"
+            )
         object.__setattr__(self, "X", X)
         if self.y is not None:
             object.__setattr__(self, "y", np.asarray(self.y).astype(np.int64))

@@ -5,13 +5,17 @@ Each returns a :class:`Dataset` of flattened images scaled to [0, 1] with int64 
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import math
+import zlib
 from pathlib import Path
 
 import numpy as np
 
 from manifold_cae.data.dataset import Dataset
+from manifold_cae.data.files import open_binary
+from manifold_cae.data.validation import check_memory
 from manifold_cae.errors import DataError
 
 DIGITS_MAX = 16.0  # scikit-learn's digits hold 4-bit intensities 0..16
@@ -19,6 +23,7 @@ PIXEL_MAX = 255  # MNIST pixels are unsigned bytes
 IDX_IMAGES_MAGIC = 2051  # IDX header: 0x00000803, unsigned bytes in 3 dimensions
 IDX_LABELS_MAGIC = 2049  # IDX header: 0x00000801, unsigned bytes in 1 dimension
 GZIP_SIGNATURE = b"\x1f\x8b"
+IDX_PEAK_PER_BYTE = 1 + 4 + 1  # the bytes, X as float32, the finiteness mask
 MNIST_SPLITS = {"train": "train", "test": "t10k"}  # split -> file name prefix
 
 
@@ -92,32 +97,55 @@ def _find_idx(directory: Path, prefix: str, kind: str, ndim: int) -> Path:
 def _read_idx(path: Path, magic: int, ndim: int) -> np.ndarray:
     """Parse an IDX file of unsigned bytes: big-endian int32 magic and dims, then the data.
 
-    Returns a uint8 array of the header's shape, ``ndim`` dimensions.
+    The header is checked against the file's size and the memory available before the data
+    is read, so a header that lies cannot trigger a huge read. Returns a uint8 array of the
+    header's shape, ``ndim`` dimensions.
     """
     try:
-        raw = path.read_bytes()
-        if raw[:2] == GZIP_SIGNATURE:  # decompress whatever the name says
-            raw = gzip.decompress(raw)
-    except (OSError, EOFError) as e:
+        with open_binary(path) as raw:
+            packed = raw.read(2) == GZIP_SIGNATURE  # decompress whatever the name says
+            raw.seek(0)
+            with gzip.GzipFile(fileobj=raw) if packed else contextlib.nullcontext(raw) as f:
+                dims, nbytes = _idx_header(path, f.read(4 * (1 + ndim)), magic, ndim)
+                if not packed:
+                    _check_idx_size(path, dims, path.stat().st_size - 4 * (1 + ndim), nbytes)
+                check_memory(
+                    IDX_PEAK_PER_BYTE * nbytes,
+                    source=str(path),
+                    what=f"an IDX file of shape {tuple(dims)}",
+                    fix="use a smaller file (e.g. the t10k test split)",
+                )
+                body = f.read(nbytes + 1)  # one more byte shows a file longer than its header
+    except (OSError, EOFError, zlib.error) as e:
         raise DataError(f"cannot read {path}: {e}; re-download the file") from e
-    head = 4 * (1 + ndim)  # int32 magic, then one int32 per dimension
-    if len(raw) < head:
+    _check_idx_size(path, dims, len(body), nbytes)
+    return np.frombuffer(body, np.uint8).reshape(dims)
+
+
+def _idx_header(path: Path, header: bytes, magic: int, ndim: int) -> tuple[list[int], int]:
+    """(dims, bytes of data) from the IDX header."""
+    if len(header) < 4 * (1 + ndim):
         raise DataError(
-            f"{path} is truncated: {len(raw)} bytes, shorter than its {head}-byte IDX header; "
-            "re-download the file"
+            f"{path} is truncated: {len(header)} bytes, shorter than its {4 * (1 + ndim)}-byte "
+            "IDX header; re-download the file"
         )
-    got, *dims = (int(v) for v in np.frombuffer(raw, ">i4", count=1 + ndim))
+    got, *dims = (int(v) for v in np.frombuffer(header, ">i4"))
     if got != magic:
         kind = "image" if magic == IDX_IMAGES_MAGIC else "label"
         raise DataError(
             f"{path}: bad magic number {got} (expected {magic} for an IDX {kind} file); "
             "check the file is an MNIST IDX file and that images and labels are not swapped"
         )
-    expected = head + math.prod(dims)
-    if min(dims) < 0 or len(raw) != expected:
-        what = "truncated" if len(raw) < expected else "longer than its header says"
+    if min(dims) < 0:
+        raise DataError(f"{path}: negative dims {dims} in its header; the file is corrupt")
+    return dims, math.prod(dims)
+
+
+def _check_idx_size(path: Path, dims: list[int], got: int, nbytes: int) -> None:
+    """``got`` data bytes where the header's ``dims`` need ``nbytes``."""
+    if got != nbytes:
+        what = "truncated" if got < nbytes else "longer than its header says"
         raise DataError(
-            f"{path} is {what} (size mismatch): header dims {dims} need {expected} bytes, "
-            f"the file has {len(raw)}; re-download the file"
+            f"{path} is {what} (size mismatch): header dims {dims} need {nbytes} bytes of "
+            f"data, the file has {got if got < nbytes else 'more'}; re-download the file"
         )
-    return np.frombuffer(raw, np.uint8, offset=head).reshape(dims)

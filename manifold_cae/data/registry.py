@@ -9,14 +9,19 @@ from __future__ import annotations
 
 import difflib
 import math
+import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
+
+import numpy as np
 
 from manifold_cae.data.dataset import Dataset, derived
 from manifold_cae.data.files import FILE_FORMATS, load_file
 from manifold_cae.data.real import MNIST_SPLITS, load_digits_data, load_mnist5k, load_mnist_idx
 from manifold_cae.data.synthetic import Manifold, circle, helix, sphere, swiss_roll, torus
+from manifold_cae.data.validation import FLOAT32_MAX, NUMBER_TEXT
 from manifold_cae.errors import DataError
 
 SYNTHETIC_PARAMS: dict[str, type] = {  # what "name:key=value,..." may set, and its type
@@ -25,6 +30,13 @@ SYNTHETIC_PARAMS: dict[str, type] = {  # what "name:key=value,..." may set, and 
     "ambient_dim": int,
     "scale": float,  # multiplies every coordinate, noise included; tangents are unchanged
 }
+# What a value may look like: plain ASCII digits (no "1_000", "1e3" or full-width digits for
+# an int), and a decimal or "inf"/"nan" for a float (those are then refused by range checks).
+VALUE_SYNTAX = {
+    int: re.compile(r"[+-]?[0-9]+"),
+    float: NUMBER_TEXT,
+}
+FLOAT32_TINY = float(np.finfo(np.float32).tiny)  # a smaller scale turns every point into 0
 
 
 class DatasetInfo(NamedTuple):
@@ -68,12 +80,20 @@ def _synthetic(
     def load(spec: str, seed: int) -> Dataset:
         params = _parse_params(spec, spec.partition(":")[2])
         scale = params.pop("scale", 1.0)
-        if not (math.isfinite(scale) and scale > 0):
-            raise DataError(f"{spec}: scale must be finite and > 0; got {scale!r}")
+        if not (math.isfinite(scale) and FLOAT32_TINY <= scale <= FLOAT32_MAX):
+            raise DataError(
+                f"{spec}: scale must be finite and > 0, within float32's range "
+                f"[{FLOAT32_TINY:.3g}, {FLOAT32_MAX:.3g}]; got {scale!r}"
+            )
         m = generator(**params, seed=seed)
-        return Dataset.from_arrays(
-            m.X * scale, tangents=m.tangents, params=m.params, spec=spec, name=name
-        )
+        with np.errstate(over="ignore"):
+            X = m.X * scale
+        if not (np.abs(X) <= FLOAT32_MAX).all():
+            raise DataError(
+                f"{spec}: noise and scale put coordinates beyond float32's range "
+                f"({FLOAT32_MAX:.3g}); the manifolds span about 1, so lower them"
+            )
+        return Dataset.from_arrays(X, tangents=m.tangents, params=m.params, spec=spec, name=name)
 
     return Entry(DatasetInfo(name, "synthetic", description, k, d0), load, parameters=True)
 
@@ -81,19 +101,30 @@ def _synthetic(
 def _parse_params(spec: str, args: str) -> dict:
     """``"n_samples=20,noise=0.1"`` -> ``{"n_samples": 20, "noise": 0.1}``, typed and checked."""
     allowed = ", ".join(f"{k} ({t.__name__})" for k, t in SYNTHETIC_PARAMS.items())
+    name, colon, _ = spec.partition(":")
+    if not colon:
+        return {}
+    if not args.strip():
+        raise DataError(
+            f"{spec}: no parameters after ':'; write {name} alone, or e.g. "
+            f"{name}:n_samples=2000,noise=0.05 (allowed: {allowed})"
+        )
     out: dict = {}
-    for item in filter(None, (a.strip() for a in args.split(","))):
+    for item in (a.strip() for a in args.split(",")):
         key, eq, value = (p.strip() for p in item.partition("="))
+        if not item:
+            raise DataError(f"{spec}: empty parameter between commas; remove the extra comma")
         if not eq or key not in SYNTHETIC_PARAMS or key in out:
             why = "repeated" if key in out else "unknown or malformed"
             raise DataError(f"{spec}: {why} parameter {item!r}; allowed: {allowed}")
-        try:
-            out[key] = SYNTHETIC_PARAMS[key](value)
-        except ValueError:
+        kind = SYNTHETIC_PARAMS[key]
+        if not VALUE_SYNTAX[kind].fullmatch(value):
+            example = "an integer such as 2000" if kind is int else "a number such as 0.05"
             raise DataError(
-                f"{spec}: cannot parse {key}={value!r} as {SYNTHETIC_PARAMS[key].__name__}; "
-                f"allowed: {allowed}"
-            ) from None
+                f"{spec}: cannot parse {key}={value!r} as {kind.__name__}; write {example} "
+                f"(allowed: {allowed})"
+            )
+        out[key] = kind(value)
     return out
 
 
@@ -111,7 +142,10 @@ def _load_user_file(spec: str, seed: int) -> Dataset:
     """A .npy/.csv/.npz path, or a path that exists in another format. No randomness."""
     path = Path(spec)
     if path.is_dir():
-        raise DataError(f"{spec} is a directory; for MNIST IDX files there use --data mnist:{spec}")
+        raise DataError(
+            f"{spec} is a directory, not a data file; pass a file inside it, or for MNIST "
+            f"IDX files there use --data mnist:{spec}"
+        )
     return _respec(load_file(path), spec)
 
 
@@ -164,7 +198,7 @@ def list_datasets() -> list[DatasetInfo]:
     return [entry.info for entry in REGISTRY]
 
 
-def load_dataset(spec: str, *, seed: int = 0) -> Dataset:
+def load_dataset(spec: str | os.PathLike, *, seed: int = 0) -> Dataset:
     """Load what ``--data SPEC`` names.
 
     Built-in names (``list_datasets``), ``mnist:DIR[:test]``, a .npy/.csv/.npz path, or a
@@ -173,6 +207,15 @@ def load_dataset(spec: str, *, seed: int = 0) -> Dataset:
     manifold's curvature at a larger scale).
     ``seed`` seeds the synthetic generators and is ignored otherwise.
     """
+    if isinstance(spec, os.PathLike):
+        spec = os.fspath(spec)
+    if not isinstance(spec, str) or not spec.strip():
+        what = "empty" if isinstance(spec, str) else f"a {type(spec).__name__}, not a string"
+        names = ", ".join(i.name for i in list_datasets() if i.kind != "file")
+        raise DataError(
+            f"the data spec is {what} ({spec!r}); give one of {names} (the synthetic names "
+            f"take :key=value parameters), or a path ending in {', '.join(FILE_FORMATS)}"
+        )
     for entry in REGISTRY:
         if entry.matches(spec):
             return entry.load(spec, seed)

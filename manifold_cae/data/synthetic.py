@@ -12,6 +12,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from manifold_cae.data.validation import check_memory
 from manifold_cae.errors import DataError
 
 # Helix (cos t, sin t, c (t - 2 pi)) with t in [0, 4 pi]: two turns, z in [-1, 1].
@@ -24,6 +25,9 @@ ROLL_SHRINK = 10
 # Ring torus radii: R to the tube's centre, r of the tube.
 TORUS_R, TORUS_TUBE_R = 1.0, 0.4
 TORUS_EXTRA_DRAWS = 16  # rejection sampling draws 2 (missing) + this many, so it rarely loops
+# Peak bytes per value of X and tangents: the float64 sample, an embedding or noise
+# temporary, and the float32 copy a Dataset keeps.
+PEAK_BYTES_PER_VALUE = 8 + 8 + 4
 
 
 class Manifold(NamedTuple):
@@ -39,32 +43,60 @@ def _unit(v: np.ndarray) -> np.ndarray:
     return v / np.linalg.norm(v, axis=-1, keepdims=True)
 
 
-def _finish(X, T, params, *, noise, ambient_dim, streams) -> Manifold:
+class _Draw(NamedTuple):
+    """The checked common arguments of a generator and its random streams."""
+
+    name: str
+    noise: float
+    ambient_dim: int
+    rngs: list  # generators for the clean sample, the embedding and the noise
+
+
+def _finish(X, T, params, draw: _Draw) -> Manifold:
     """Embed the native sample X (n, d0), T (n, k, d0) into ambient_dim, then add noise."""
-    d0 = X.shape[1]
-    if ambient_dim != d0:
-        G = streams[1].standard_normal((ambient_dim, d0))
+    d0, D = X.shape[1], draw.ambient_dim
+    if D != d0:
+        G = draw.rngs[1].standard_normal((D, d0))
         Q, R = np.linalg.qr(G)  # (D, d0), orthonormal columns
         Q = Q * np.where(np.diag(R) < 0, -1.0, 1.0)  # sign fix: the same Q for the same seed
         X, T = X @ Q.T, T @ Q.T
-    if noise > 0:
-        X = X + noise * streams[2].standard_normal(X.shape)
+    if draw.noise > 0:
+        with np.errstate(over="ignore", invalid="ignore"):
+            X = X + draw.noise * draw.rngs[2].standard_normal(X.shape)
+        if not np.isfinite(X).all():
+            raise DataError(
+                f"{draw.name}: noise={draw.noise!r} overflows float64; the manifolds span "
+                "about 1, so use a noise level of that order"
+            )
     return Manifold(X, T, params)
 
 
-def _streams(name: str, n_samples, noise, ambient_dim, d0: int, seed: int):
-    """Check the common arguments; return generators for the sample, embedding and noise."""
+def _draw(name: str, n_samples, noise, ambient_dim, *, d0: int, k: int, seed: int) -> _Draw:
+    """Check the common arguments and the memory they imply; seed the three streams."""
     if isinstance(n_samples, bool) or not isinstance(n_samples, int | np.integer) or n_samples < 1:
         raise DataError(f"{name}: n_samples must be an integer >= 1; got {n_samples!r}")
+    if isinstance(noise, bool) or not isinstance(noise, int | float | np.number):
+        raise DataError(f"{name}: noise must be a number; got {noise!r}")
     if not (math.isfinite(noise) and noise >= 0):
         raise DataError(f"{name}: noise must be finite and >= 0; got {noise!r}")
-    if not isinstance(ambient_dim, int | np.integer) or ambient_dim < d0:
+    if (
+        isinstance(ambient_dim, bool)
+        or not isinstance(ambient_dim, int | np.integer)
+        or ambient_dim < d0
+    ):
         raise DataError(
             f"{name}: ambient_dim must be an integer >= {d0} (the native dimension); "
             f"got {ambient_dim!r}"
         )
+    check_memory(
+        PEAK_BYTES_PER_VALUE * int(n_samples) * int(ambient_dim) * (1 + k),
+        source=name,
+        what=f"n_samples={n_samples} points with tangents in ambient_dim={ambient_dim}",
+        fix="lower n_samples (or ambient_dim)",
+    )
     # Independent streams: the clean sample, the embedding and the noise don't shift one another.
-    return [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3)]
+    rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3)]
+    return _Draw(name, float(noise), int(ambient_dim), rngs)
 
 
 def circle(
@@ -75,11 +107,11 @@ def circle(
     Returns X (n_samples, ambient_dim), tangents (n_samples, 1, ambient_dim), params
     (n_samples, 1).
     """
-    s = _streams("circle", n_samples, noise, ambient_dim, 2, seed)
-    t = s[0].uniform(0, 2 * np.pi, n_samples)
+    s = _draw("circle", n_samples, noise, ambient_dim, d0=2, k=1, seed=seed)
+    t = s.rngs[0].uniform(0, 2 * np.pi, n_samples)
     X = np.stack([np.cos(t), np.sin(t)], axis=1)  # (n, 2)
     T = np.stack([-np.sin(t), np.cos(t)], axis=1)[:, None, :]  # (n, 1, 2)
-    return _finish(X, T, t[:, None], noise=noise, ambient_dim=ambient_dim, streams=s)
+    return _finish(X, T, t[:, None], s)
 
 
 def helix(
@@ -91,12 +123,12 @@ def helix(
     Returns X (n_samples, ambient_dim), tangents (n_samples, 1, ambient_dim), params
     (n_samples, 1).
     """
-    s = _streams("helix", n_samples, noise, ambient_dim, 3, seed)
+    s = _draw("helix", n_samples, noise, ambient_dim, d0=3, k=1, seed=seed)
     c = HELIX_PITCH
-    t = s[0].uniform(0, HELIX_TURNS * 2 * np.pi, n_samples)
+    t = s.rngs[0].uniform(0, HELIX_TURNS * 2 * np.pi, n_samples)
     X = np.stack([np.cos(t), np.sin(t), c * (t - 2 * np.pi)], axis=1)  # (n, 3)
     T = _unit(np.stack([-np.sin(t), np.cos(t), np.full_like(t, c)], axis=1))[:, None, :]
-    return _finish(X, T, t[:, None], noise=noise, ambient_dim=ambient_dim, streams=s)
+    return _finish(X, T, t[:, None], s)
 
 
 def swiss_roll(
@@ -109,16 +141,16 @@ def swiss_roll(
     Returns X (n_samples, ambient_dim), tangents (n_samples, 2, ambient_dim), params
     (n_samples, 2).
     """
-    s = _streams("swiss_roll", n_samples, noise, ambient_dim, 3, seed)
-    t = ROLL_T_START * (1 + 2 * s[0].uniform(size=n_samples))
-    h = ROLL_HEIGHT * s[0].uniform(size=n_samples)
+    s = _draw("swiss_roll", n_samples, noise, ambient_dim, d0=3, k=2, seed=seed)
+    t = ROLL_T_START * (1 + 2 * s.rngs[0].uniform(size=n_samples))
+    h = ROLL_HEIGHT * s.rngs[0].uniform(size=n_samples)
     X = np.stack([t * np.cos(t), h - ROLL_HEIGHT / 2, t * np.sin(t)], axis=1) / ROLL_SHRINK
     zero, one = np.zeros_like(t), np.ones_like(t)
     d_t = _unit(np.stack([np.cos(t) - t * np.sin(t), zero, np.sin(t) + t * np.cos(t)], axis=1))
     d_h = np.stack([zero, one, zero], axis=1)
     T = np.stack([d_t, d_h], axis=1)  # (n, 2, 3)
     params = np.stack([t, h], axis=1)
-    return _finish(X, T, params, noise=noise, ambient_dim=ambient_dim, streams=s)
+    return _finish(X, T, params, s)
 
 
 def sphere(
@@ -132,14 +164,14 @@ def sphere(
     Returns X (n_samples, ambient_dim), tangents (n_samples, 2, ambient_dim), params
     (n_samples, 2).
     """
-    s = _streams("sphere", n_samples, noise, ambient_dim, 3, seed)
-    X = _unit(s[0].standard_normal((n_samples, 3)))  # (n, 3)
+    s = _draw("sphere", n_samples, noise, ambient_dim, d0=3, k=2, seed=seed)
+    X = _unit(s.rngs[0].standard_normal((n_samples, 3)))  # (n, 3)
     a = np.eye(3)[np.abs(X).argmin(axis=1)]
     e1 = _unit(np.cross(X, a))
     e2 = np.cross(X, e1)
     T = np.stack([e1, e2], axis=1)  # (n, 2, 3)
     params = np.stack([np.arccos(np.clip(X[:, 2], -1, 1)), np.arctan2(X[:, 1], X[:, 0])], axis=1)
-    return _finish(X, T, params, noise=noise, ambient_dim=ambient_dim, streams=s)
+    return _finish(X, T, params, s)
 
 
 def torus(
@@ -153,12 +185,12 @@ def torus(
     (n_samples, 2).
     """
     R, r = TORUS_R, TORUS_TUBE_R
-    s = _streams("torus", n_samples, noise, ambient_dim, 3, seed)
-    u = s[0].uniform(0, 2 * np.pi, n_samples)
+    s = _draw("torus", n_samples, noise, ambient_dim, d0=3, k=2, seed=seed)
+    u = s.rngs[0].uniform(0, 2 * np.pi, n_samples)
     v = np.empty(0)
     while v.size < n_samples:
-        prop = s[0].uniform(0, 2 * np.pi, 2 * (n_samples - v.size) + TORUS_EXTRA_DRAWS)
-        keep = s[0].uniform(size=prop.size) < (R + r * np.cos(prop)) / (R + r)
+        prop = s.rngs[0].uniform(0, 2 * np.pi, 2 * (n_samples - v.size) + TORUS_EXTRA_DRAWS)
+        keep = s.rngs[0].uniform(size=prop.size) < (R + r * np.cos(prop)) / (R + r)
         v = np.concatenate([v, prop[keep]])
     v = v[:n_samples]
     ring = R + r * np.cos(v)
@@ -166,4 +198,4 @@ def torus(
     d_u = np.stack([-np.sin(u), np.cos(u), np.zeros_like(u)], axis=1)
     d_v = np.stack([-np.sin(v) * np.cos(u), -np.sin(v) * np.sin(u), np.cos(v)], axis=1)
     T = np.stack([d_u, d_v], axis=1)  # (n, 2, 3)
-    return _finish(X, T, np.stack([u, v], axis=1), noise=noise, ambient_dim=ambient_dim, streams=s)
+    return _finish(X, T, np.stack([u, v], axis=1), s)

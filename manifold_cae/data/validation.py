@@ -6,6 +6,9 @@ came from (a spec or a path) and names the offending value and the fix.
 
 from __future__ import annotations
 
+import os
+import re
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -16,6 +19,15 @@ if TYPE_CHECKING:
     from manifold_cae.data.dataset import Dataset
 
 ORTHO_TOL = 1e-3  # float32 tangents from files: Gram matrix must be I within this
+FLOAT32_MAX = float(np.finfo(np.float32).max)  # X is stored as float32
+# A number written as text (a CSV cell, a spec value): plain ASCII decimal or scientific
+# notation, inf or nan; not Python's extras ("1_000", full-width digits) that loadtxt refuses.
+NUMBER_TEXT = re.compile(
+    r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?|[+-]?(inf(inity)?|nan)", re.I
+)
+INT64_LIMIT = 2.0**63  # labels are stored as int64
+MEMINFO = Path("/proc/meminfo")
+CGROUP_MEMORY = Path("/sys/fs/cgroup")  # cgroup v2: memory.max and memory.current
 
 
 def validate(X, *, source: str, y=None, tangents=None, allow_empty: bool = False) -> None:
@@ -64,6 +76,13 @@ def _check_labels(y, n: int, source: str) -> None:
             raise DataError(
                 f"{source}: y must hold integer class labels; got {y[bad[0]]!r} at index "
                 f"{bad[0]} ({bad.size} non-integer values)"
+            )
+    if y.dtype.kind in "fu":  # int64 holds every label below 2**63 in size
+        big = np.flatnonzero(np.abs(y.astype(np.float64)) >= INT64_LIMIT)
+        if big.size:
+            raise DataError(
+                f"{source}: y holds the label {y[big[0]].item()!r} at index {big[0]}, too large "
+                "for int64; class labels must be small integers (e.g. 0 .. n_classes - 1)"
             )
 
 
@@ -115,3 +134,60 @@ def check_range_for_output(ds: Dataset, output: str) -> None:
             f"{ds.spec}: values span [{ds.X.min():.4g}, {ds.X.max():.4g}] but a sigmoid output "
             "only produces [0, 1]; rescale to [0, 1], or use --output linear"
         )
+
+
+def available_memory() -> int | None:
+    """Bytes of memory this process can still take: MemAvailable, capped by a cgroup limit.
+
+    None when neither is readable (then no size check is made).
+    """
+    try:
+        import psutil
+    except ImportError:
+        free = _meminfo_available()
+    else:
+        free = int(psutil.virtual_memory().available)
+    try:
+        limit = (CGROUP_MEMORY / "memory.max").read_text().strip()
+        if limit != "max":
+            used = int((CGROUP_MEMORY / "memory.current").read_text())
+            room = max(int(limit) - used, 0)
+            free = room if free is None else min(free, room)
+    except (OSError, ValueError):
+        pass
+    return free
+
+
+def _meminfo_available() -> int | None:
+    try:
+        for line in MEMINFO.read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024  # reported in kB
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def check_memory(nbytes: float, *, source: str, what: str, fix: str) -> None:
+    """Raise :class:`DataError` before allocating ``nbytes`` when memory cannot hold them.
+
+    ``what`` says what the size is (``"1e12 rows of 2 columns"``), ``fix`` what to do instead.
+    """
+    free = available_memory()
+    if free is not None and nbytes > free:
+        raise DataError(
+            f"{source}: {what} needs about {format_bytes(nbytes)} of memory but only "
+            f"{format_bytes(free)} is available; {fix}"
+        )
+
+
+def format_bytes(nbytes: float) -> str:
+    """``1536`` -> ``"1.5 KiB"``."""
+    units = ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB")
+    i = 0
+    while nbytes >= 1024 and i < len(units) - 1:
+        nbytes, i = nbytes / 1024, i + 1
+    return f"{nbytes:.3g} {units[i]}"
