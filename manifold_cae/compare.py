@@ -52,6 +52,7 @@ MODELS: dict[str, dict[str, Any]] = {
 }
 METRICS = (
     "held_out_reconstruction", "frobenius_mean", "sat_percent", "count_mean", "count_median",
+    "dimension_mean",
     "contraction_small", "contraction_medium", "contraction_large", "angle_mean",
     "probe_accuracy", "train_seconds",
 )  # fmt: skip
@@ -181,6 +182,7 @@ def _metrics(ds: Dataset, config: RunConfig, run: PlannedRun, run_dir: Path,
         "sat_percent": 100 * summary.saturation.mean_fraction,
         "count_mean": summary.count.mean,
         "count_median": summary.count.median,
+        "dimension_mean": summary.dimension.mean,
         "angle_mean": angle.mean if angle else None,
         "angle_reference": None if ang is None else ang.reference,
         "probe_accuracy": probe,
@@ -441,14 +443,16 @@ def study_report(study: StudyConfig, result: StudyResult) -> str:
         "## Table",
         "",
         "| model | held-out recon. | mean ‖J‖_F | SAT % | mean #σ>1 | median #σ>1 | "
-        "contraction small / medium / large r | tangent angle (deg) | linear probe | train s |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "local dim. | contraction small / medium / large r | tangent angle (deg) | "
+        "linear probe | train s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for a in a0:
         lines.append(
             f"| {a['label']} | {_fmt(a['held_out_reconstruction'])} | {_fmt(a['frobenius_mean'])} "
             f"| {_fmt(a['sat_percent'], '.1f')} | {_fmt(a['count_mean'], '.2f')} "
-            f"| {_fmt(a['count_median'], '.1f')} | {_fmt(a['contraction_small'])} / "
+            f"| {_fmt(a['count_median'], '.1f')} | {_fmt(a['dimension_mean'], '.2f')} "
+            f"| {_fmt(a['contraction_small'])} / "
             f"{_fmt(a['contraction_medium'])} / {_fmt(a['contraction_large'])} "
             f"| {_fmt(a['angle_mean'], '.1f')} | {_fmt(a['probe_accuracy'], '.3f')} "
             f"| {_fmt(a['train_seconds'], '.1f')} |"

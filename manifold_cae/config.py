@@ -337,6 +337,12 @@ class AnalysisConfig:
         None, "Tangent directions per point [default: manifold dimension, else 10]."
     )
     threshold: float = _opt(1.0, "Count singular values above this.")
+    dimension_method: str = _opt(
+        "log-gap",
+        "How the local dimension is read off each spectrum: the largest drop in log sigma, or "
+        "the count of sigma above 0.1 sigma_1.",
+        choices=("log-gap", "relative"),
+    )
     store_points: int = _opt(200, "Points whose full spectra and tangents go to spectra.npz.")
     full_spectrum: bool = _opt(
         True,

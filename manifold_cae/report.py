@@ -18,7 +18,7 @@ import numpy as np
 
 from manifold_cae._io import atomic_write, atomic_write_json, atomic_write_text
 from manifold_cae.analysis.engine import AnalysisResult
-from manifold_cae.analysis.metrics import AngleSummary, ContractionSummary
+from manifold_cae.analysis.metrics import AngleSummary, ContractionSummary, DimensionSummary
 from manifold_cae.analysis.summary import AnalysisSummary
 from manifold_cae.errors import DataError
 from manifold_cae.formatting import fmt
@@ -33,6 +33,12 @@ def _points_csv(columns: dict[str, np.ndarray]) -> str:
     for row in zip(*columns.values(), strict=True):
         w.writerow([int(v) if isinstance(v, np.integer) else f"{float(v):.8g}" for v in row])
     return buf.getvalue()
+
+
+def _dimension_rows(dim: DimensionSummary | None) -> list[str]:
+    if dim is None:
+        return []
+    return [f"| local dimension ({dim.method}), mean / median | {dim.mean:.2f} / {dim.median:g} |"]
 
 
 def report_markdown(summary: AnalysisSummary) -> str:
@@ -60,6 +66,7 @@ def report_markdown(summary: AnalysisSummary) -> str:
         "|---|---|",
         f"| mean count of sigma > {thr:g} | {fmt(cnt.mean, '.2f')} |",
         f"| median count of sigma > {thr:g} | {fmt(cnt.median, '.0f')} |",
+        *_dimension_rows(summary.section(DimensionSummary)),
         f"| mean Frobenius norm of J | {fmt(norms.frobenius.mean)} |",
         f"| mean spectral norm (sigma_1) | {fmt(norms.spectral.mean)} |",
         f"| saturation (SAT) | {100 * sat.mean_fraction:.1f} % |",
@@ -92,11 +99,20 @@ def report_markdown(summary: AnalysisSummary) -> str:
         + "; the rest contract. A CAE that has found a k-dimensional manifold keeps "
         "about k expanding directions: its tangent directions."
     )
-    if sv.mean and len(sv.mean) > 1 and sv.mean[0] > 0:
-        drop = sv.mean[min(len(sv.mean) - 1, max(1, round(cnt.mean)))] / sv.mean[0]
+    dim = summary.section(DimensionSummary)
+    if dim is not None:
+        d = max(1, round(dim.median))
+        gap = ""
+        if sv.mean and len(sv.mean) > d and sv.mean[0] > 0:
+            gap = (
+                f"; past them the mean spectrum falls from {sv.mean[d - 1] / sv.mean[0]:.2g} to "
+                f"{sv.mean[d] / sv.mean[0]:.2g} of sigma_1. The sharper that drop, the more the "
+                "encoder flattens everything off the manifold"
+            )
         lines.append(
-            f"- The mean spectrum falls to {drop:.2g} of sigma_1 just past those directions: "
-            "the faster it falls, the more the encoder flattens everything off the manifold."
+            f"- The spectrum's shape ({dim.method} rule, no threshold) puts the local dimension "
+            f"at {dim.median:g} (median; mean {dim.mean:.2f}){gap}."
+            + (" Only the leading top-k values were computed." if dim.capped_at_top_k else "")
         )
     lines.append(
         f"- {100 * sat.mean_fraction:.1f} % of hidden units are saturated on average; saturated "

@@ -367,3 +367,33 @@ def test_analyze_leaves_the_callers_model_alone(sphere_model):
     analyze(model, ds.X, config=AnalysisConfig(points=20))
     assert model.training
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+@pytest.mark.parametrize("method", ["log-gap", "relative"])
+def test_local_dimension_of_synthetic_spectra(method):
+    from manifold_cae.analysis.dimension import local_dimension
+
+    sigma = torch.tensor([[5.0, 4.0, 3.0, 0.02, 0.01], [2.0, 0.01, 0.009, 0.008, 0.001],
+                          [1.0, 0.9, 0.8, 0.7, 0.6]])  # fmt: skip
+    expected = [3, 1, 5] if method == "relative" else [3, 1, 4]  # the last has no gap
+    assert local_dimension(sigma, method).tolist() == expected
+    assert local_dimension(sigma * 1e-4, method).tolist() == expected  # scale-free
+    assert local_dimension(sigma[:, :1], method).tolist() == [1, 1, 1]
+
+
+def test_local_dimension_of_a_linear_encoder_by_construction():
+    """J = W for a linear encoder, so W's singular values set the spectrum exactly."""
+    d_x, d_h, s = 8, 6, torch.tensor([4.0, 2.5, 1.5, 1e-3, 5e-4, 1e-4], dtype=torch.float64)
+    gen = torch.Generator().manual_seed(0)
+    u, _ = torch.linalg.qr(torch.randn(d_h, d_h, generator=gen, dtype=torch.float64))
+    v, _ = torch.linalg.qr(torch.randn(d_x, d_h, generator=gen, dtype=torch.float64))
+    for scale in (1.0, 1e-3):  # the count of sigma > 1 changes with scale; the dimension not
+        model = Autoencoder(ModelConfig(d_x, (d_h,), "linear", output="linear"),
+                            dtype=torch.float64, generator=gen)  # fmt: skip
+        with torch.no_grad():
+            model.enc_weights[0].copy_(scale * u @ torch.diag(s) @ v.T)
+        X = torch.randn(30, d_x, generator=gen, dtype=torch.float64).numpy()
+        res = analyze(model, X, config=AnalysisConfig(top_k=3))
+        assert res.summary.dimension.median == 3 and res.summary.dimension.mean == 3
+        assert (res.columns["local_dimension"] == 3).all()
+        assert res.summary.count.median == (3 if scale == 1.0 else 0)
