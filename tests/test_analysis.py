@@ -397,3 +397,6 @@ def test_local_dimension_of_a_linear_encoder_by_construction():
         assert res.summary.dimension.median == 3 and res.summary.dimension.mean == 3
         assert (res.columns["local_dimension"] == 3).all()
         assert res.summary.count.median == (3 if scale == 1.0 else 0)
+        auto = analyze(model, X)  # no --top-k and no truth: k from the local dimension
+        assert auto.summary.spectrum.top_k == 3 and auto.arrays["tangents"].shape[1] == 3
+        assert any("median local dimension" in n for n in auto.summary.notes)

@@ -27,6 +27,7 @@ import torch
 from manifold_cae import distributed
 from manifold_cae._version import __version__
 from manifold_cae.analysis.contraction import DISTANCE_POINTS, max_pairwise_distance
+from manifold_cae.analysis.dimension import local_dimension
 from manifold_cae.analysis.local_pca import NeighbourIndex, local_pca_tangents
 from manifold_cae.analysis.metrics import REGISTRY, Chunk, Context, Metric
 from manifold_cae.analysis.spectra import FactoredJacobian, full_spectrum, top_singular
@@ -93,6 +94,18 @@ def _check_inputs(model: Autoencoder, X: Any, tangents: Any, config: AnalysisCon
     return rank
 
 
+def load_rows(X: Any, idx: np.ndarray) -> np.ndarray:
+    """X[idx] in the order of ``idx`` (read in sorted order, as a memmap likes), all finite."""
+    rows = np.asarray(X[np.sort(idx)])[np.argsort(np.argsort(idx))]
+    bad = ~np.isfinite(rows).all(axis=1)
+    if bad.any():
+        raise DataError(
+            f"data row {int(idx[np.argmax(bad)])} holds NaN or inf; remove or impute "
+            "such rows before analysing"
+        )
+    return rows
+
+
 def sample_points(n_total: int, points: int | None, seed: int) -> np.ndarray:
     """The analysed rows in a random order, so that any prefix is a random sample, (n,)."""
     if points is None or points >= n_total:
@@ -101,11 +114,29 @@ def sample_points(n_total: int, points: int | None, seed: int) -> np.ndarray:
     return rng.permutation(np.sort(rng.choice(n_total, size=points, replace=False)))
 
 
+def pilot_dimension(
+    model: Autoencoder, X: Any, indices: np.ndarray, config: AnalysisConfig, rank: int,
+    device: torch.device,
+) -> int:  # fmt: skip
+    """The median local dimension at the first chunk of points: the tangents' k when unknown."""
+    rows = load_rows(X, indices[: config.chunk_size])
+    x = torch.as_tensor(rows).to(device, next(model.parameters()).dtype)
+    op = FactoredJacobian(model, x)
+    with torch.no_grad():
+        if config.full_spectrum:
+            sigma = full_spectrum(op, exact=config.exact)
+        else:
+            gen = chunk_generator(config.seed, _TOP_K_SALT, -1, device)
+            sigma = top_singular(op, min(DEFAULT_TOP_K, rank), generator=gen).values
+    d = local_dimension(sigma, config.dimension_method)  # type: ignore[arg-type]
+    return int(min(rank, max(1, round(float(d.double().median())))))
+
+
 def _context(
     model: Autoencoder, config: AnalysisConfig, n: int, rank: int, k_true: int | None,
-    ref: np.ndarray, device: torch.device,
+    ref: np.ndarray, device: torch.device, pilot_k: int | None,
 ) -> Context:  # fmt: skip
-    top_k = config.top_k or k_true or min(DEFAULT_TOP_K, rank)
+    top_k = config.top_k or k_true or pilot_k or min(DEFAULT_TOP_K, rank)
     if k_true is not None and top_k < k_true:
         raise ConfigError(f"top_k={top_k} is below the manifold dimension {k_true}")
     dtype = next(model.parameters()).dtype
@@ -133,13 +164,7 @@ def _chunks(
     dtype = next(model.parameters()).dtype
     for start in starts:
         idx = indices[start : start + cfg.chunk_size]
-        rows = np.asarray(X[np.sort(idx)])[np.argsort(np.argsort(idx))]
-        bad = ~np.isfinite(rows).all(axis=1)
-        if bad.any():
-            raise DataError(
-                f"data row {int(idx[np.argmax(bad)])} holds NaN or inf; remove or impute "
-                "such rows before analysing"
-            )
+        rows = load_rows(X, idx)
         xc = torch.as_tensor(rows).to(device=ctx.device, dtype=dtype)
         op = FactoredJacobian(model, xc)
         gen = chunk_generator(cfg.seed, _TOP_K_SALT, start, ctx.device)
@@ -210,8 +235,16 @@ def analyze(
         )
     indices = sample_points(X.shape[0], config.points, config.seed)
     k_true = None if tangents is None else tangents.shape[1]
-    ctx = _context(model, config, len(indices), rank, k_true, ref, device)
+    pilot_k = None
+    if config.top_k is None and k_true is None:
+        pilot_k = pilot_dimension(model, X, indices, config, rank, device)
+    ctx = _context(model, config, len(indices), rank, k_true, ref, device, pilot_k)
     notes = [r for m in REGISTRY.values() if (r := m.skip_reason(ctx)) is not None]
+    if pilot_k is not None:
+        notes.append(
+            f"tangents per point: {pilot_k}, the median local dimension ({config.dimension_method})"
+            f" of the first {min(config.chunk_size, len(indices))} points; set --top-k to choose"
+        )
     if not ctx.local_pca and k_true is not None:
         notes.append(
             f"local-PCA baseline skipped: it needs more than {max(ctx.k_compare, k_true)} "

@@ -10,14 +10,14 @@ from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 from matplotlib.ticker import PercentFormatter
 
+from manifold_cae.activations import get_activation
 from manifold_cae.analysis.metrics import SaturationSummary
-from manifold_cae.analysis.saturation import TWO_SIDED
 from manifold_cae.plots.style import GREY, Colors, check_models, model_color
 
 
 def saturation_rule(sat: SaturationSummary) -> str:
     """When a unit counts as saturated, in words (one-sided for relu and softplus)."""
-    if sat.activation in TWO_SIDED:
+    if get_activation(sat.activation).two_sided:
         return f"u < {sat.low:g} or u > {sat.high:g}"
     return f"u < {sat.low:g}"
 
@@ -61,7 +61,7 @@ def plot_activation_histogram(
     hists = [activation_percent(s) for s in sats]
     rule, low, high = saturation_rule(sats[0]), sats[0].low, sats[0].high
     drawn: list[Artist] = [ax.axvspan(0, low, color="0.85", lw=0, label=f"saturated ({rule})")]
-    if sats[0].activation in TWO_SIDED:
+    if get_activation(sats[0].activation).two_sided:
         drawn.append(ax.axvspan(high, 1, color="0.85", lw=0))
     for (pct, edges), label, color in zip(hists, labels, colors, strict=True):
         st = ax.stairs(pct, edges, color=color, lw=2, label=label)
