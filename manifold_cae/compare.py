@@ -37,6 +37,7 @@ from manifold_cae.errors import ConfigError
 from manifold_cae.formatting import fmt
 from manifold_cae.formatting import fmt_spread as _fmt
 from manifold_cae.probe import linear_probe_accuracy
+from manifold_cae.progress import Progress
 from manifold_cae.runs import analyze_run, continue_run, make_run_config, split
 
 # Model name -> the objective fields that make it (the rest come from the study's objective).
@@ -253,21 +254,20 @@ def run_study(
     """
     import sys
 
-    from tqdm.auto import tqdm
-
     out = Path(out_dir)
     runs = plan(study)
     data_seeds = {s: s if study.vary_data else study.training.data_seed for s in study.seeds}
     datasets = {d: load_dataset(study.data, seed=d) for d in set(data_seeds.values())}
-    show = sys.stderr.isatty() if progress is None else progress
+    # Off a terminal every training also reports at intervals; on one, the study's bar does.
+    inner = False if progress is False or sys.stderr.isatty() else None
     rows = []
-    bar = tqdm(runs, desc="compare", unit="run", disable=not show)
+    bar = Progress(runs, total=len(runs), desc="compare", unit="run", enabled=progress)
     for run in bar:
-        bar.set_postfix_str(run.name)
+        bar.note(run=run.name)
         ds = datasets[data_seeds[run.seed]]
         config = _run_config(study, ds, run)
         run_dir, an_dir = out / "runs" / run.name, out / "analysis" / run.name
-        did = continue_run(ds, config, run_dir, progress=False)
+        did = continue_run(ds, config, run_dir, progress=inner)
         metrics_path = an_dir / "metrics.json"
         identity = {
             "run_config": config.to_dict(),
@@ -287,7 +287,6 @@ def run_study(
             did += ", analysis reused"
         rows.append(row)
         log(f"{run.name}: {did}")
-    bar.close()
     result = StudyResult(rows, _aggregate(rows), out)
     atomic_write_json(
         out / "comparison.json",

@@ -16,7 +16,6 @@ merges.
 from __future__ import annotations
 
 import copy
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +35,7 @@ from manifold_cae.config import AnalysisConfig
 from manifold_cae.device import resolve_device
 from manifold_cae.errors import ConfigError, DataError
 from manifold_cae.models import Autoencoder
+from manifold_cae.progress import Progress
 
 DEFAULT_TOP_K = 10  # tangents per point when neither --top-k nor the manifold's dimension is known
 _TOP_K_SALT = 0x7A  # keeps the top-k start blocks independent of other per-chunk draws
@@ -252,17 +252,14 @@ def analyze(
         )
     metrics = [m(ctx) for m in REGISTRY.values() if m.skip_reason(ctx) is None]
 
-    from tqdm.auto import tqdm
-
     world = distributed.current()
-    show = (sys.stderr.isatty() if progress is None else progress) and world.is_main
     all_starts = range(0, len(indices), config.chunk_size)
     starts = [all_starts[i] for i in distributed.my_share(len(all_starts), world)]
-    bar = tqdm(starts, desc="analyse", unit="chunk", disable=not show)
+    bar = Progress(starts, total=len(starts), desc="analyse", unit="chunk",
+                   enabled=progress if world.is_main else False)  # fmt: skip
     for chunk in _chunks(ctx, X, indices, tangents, NeighbourIndex(ref), bar):
         for m in metrics:
             m.update(chunk)
-    bar.close()
     metrics = _merge_ranks(metrics, world)
     provenance = Provenance(__version__, model.config, config, n_data=X.shape[0])
     return collect(metrics, ctx, indices, provenance, notes)
