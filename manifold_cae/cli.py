@@ -341,6 +341,7 @@ def _study_from_options(
     seeds: tuple[int, ...] | None,
     lam: tuple[float, ...] | None,
     noise: tuple[float, ...] | None,
+    vary_data: bool = False,
 ) -> Any:
     """The :class:`~manifold_cae.compare.StudyConfig` of compare's options.
 
@@ -356,6 +357,7 @@ def _study_from_options(
         architecture=architecture,
         objective=objective,
         training=training,
+        vary_data=vary_data,
         **{k: v for k, v in axes.items() if v is not None},
     )
 
@@ -380,11 +382,17 @@ def _list_option(flag: str, kind: type, help: str) -> Decorator:
 @_list_option("--lam", float, "Contractive weight; several values (0.01,0.1,1) make a sweep.")
 @_list_option("--noise", float, "DAE noise level; several values make a sweep.")
 @click.option("--points", type=int, default=None, help="Held-out points analysed per run.")
+@click.option(
+    "--vary-data",
+    is_flag=True,
+    help="Draw the synthetic sample and the split from each seed too (default: --data-seed's "
+    "data for every seed, so that seeds vary only the initialisation, order and noise).",
+)
 @_quiet_option
 @click.pass_context
 @_friendly_errors
 def compare_cmd(ctx: click.Context, data_spec: str, out_dir: Path, points: int | None,
-                quiet: bool, models: tuple[str, ...] | None, seeds: tuple[int, ...] | None,
+                vary_data: bool, quiet: bool, models: tuple[str, ...] | None, seeds: tuple[int, ...] | None,
                 lam: tuple[float, ...] | None, noise: tuple[float, ...] | None,
                 **params: Any) -> None:  # fmt: skip
     """Train several models on the same data and compare their geometry.
@@ -402,7 +410,7 @@ def compare_cmd(ctx: click.Context, data_spec: str, out_dir: Path, points: int |
     analysis = None if points is None else AnalysisConfig(points=points)
     study = _study_from_options(
         data_spec, arch, objective, training, analysis,
-        models=models, seeds=seeds, lam=lam, noise=noise,
+        models=models, seeds=seeds, lam=lam, noise=noise, vary_data=vary_data,
     )  # fmt: skip
     result = run_study(
         study,
