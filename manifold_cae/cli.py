@@ -392,8 +392,9 @@ def _list_option(flag: str, kind: type, help: str) -> Decorator:
 @click.pass_context
 @_friendly_errors
 def compare_cmd(ctx: click.Context, data_spec: str, out_dir: Path, points: int | None,
-                vary_data: bool, quiet: bool, models: tuple[str, ...] | None, seeds: tuple[int, ...] | None,
-                lam: tuple[float, ...] | None, noise: tuple[float, ...] | None,
+                vary_data: bool, quiet: bool, models: tuple[str, ...] | None,
+                seeds: tuple[int, ...] | None, lam: tuple[float, ...] | None,
+                noise: tuple[float, ...] | None,
                 **params: Any) -> None:  # fmt: skip
     """Train several models on the same data and compare their geometry.
 
