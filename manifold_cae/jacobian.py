@@ -30,6 +30,7 @@ from torch import Tensor
 from manifold_cae.config import PENALTY_METHODS, closed_form_possible
 from manifold_cae.errors import ConfigError
 from manifold_cae.models import Autoencoder, activation_slope
+from manifold_cae.noise import draw
 
 RowMap = Callable[[Tensor], Tensor]
 Method = Literal["auto", "closed", "exact", "stochastic"]
@@ -162,7 +163,8 @@ def frobenius_sq_exact(fn: RowMap, x: Tensor, *, d_out: int | None = None) -> Te
 
 def hutchinson_probes(x: Tensor, n_probes: int, *, generator: torch.Generator | None) -> Tensor:
     """Standard normal probes v ~ N(0, I), (n_probes, n_samples, d_in)."""
-    return torch.randn((n_probes, *x.shape), generator=generator, dtype=x.dtype, device=x.device)
+    return draw("normal", (n_probes, *x.shape), row_dim=1, generator=generator, dtype=x.dtype,
+                device=x.device)  # fmt: skip
 
 
 def jvp_rows(fn: RowMap, x: Tensor, v: Tensor) -> Tensor:

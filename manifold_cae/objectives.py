@@ -38,6 +38,7 @@ from manifold_cae.jacobian import (
     resolve_method,
 )
 from manifold_cae.models import Autoencoder, activation_slope
+from manifold_cae.noise import draw
 
 
 class LossTerms(NamedTuple):
@@ -84,13 +85,18 @@ def corrupt(x: Tensor, kind: str, level: float, *, generator: torch.Generator | 
     Returns:
         (n_samples, n_features).
     """
+
+    def rows(kind: str) -> Tensor:
+        return draw(kind, tuple(x.shape), row_dim=0, generator=generator, dtype=x.dtype,
+                    device=x.device)  # fmt: skip
+
     if kind == "gaussian":
-        return x + level * torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
-    hit = torch.rand(x.shape, generator=generator, dtype=x.dtype, device=x.device) < level
+        return x + level * rows("normal")
+    hit = rows("uniform") < level
     if kind == "masking":
         return x.masked_fill(hit, 0.0)
     if kind == "salt-pepper":
-        salt = torch.rand(x.shape, generator=generator, dtype=x.dtype, device=x.device) < 0.5
+        salt = rows("uniform") < 0.5
         return torch.where(hit, salt.to(x.dtype), x)
     raise ValueError(f"unknown corruption {kind!r}")
 
