@@ -120,8 +120,18 @@ def plan_layers(
     return tuple(LayerPlan(*(per_layer[k][i] for k in PER_LAYER)) for i in range(n))
 
 
-def stacked_run_config(config: RunConfig, plan: Sequence[LayerPlan]) -> RunConfig:
-    """The composed run's config: ``stacked`` set, the total epochs, the plan in ``data``."""
+def stacked_run_config(config: RunConfig, plan: Sequence[LayerPlan] | None = None) -> RunConfig:
+    """The config a stacked run saves: ``stacked`` set, the total epochs, the plan in ``data``.
+
+    ``plan`` defaults to the plan ``config`` recorded, else :func:`plan_layers`'s.
+    Compare a saved stack's config with this one, not with ``config`` itself.
+    """
+    plan = tuple(plan or plan_of(config) or plan_layers(config))
+    if len(plan) != len(config.model.hidden):
+        raise ConfigError(
+            f"the plan has {len(plan)} layers but hidden={config.model.hidden} has "
+            f"{len(config.model.hidden)}"
+        )
     total = sum(p.epochs for p in plan) + config.training.finetune_epochs
     training = replace(config.training, stacked=True, epochs=total)
     data = {**config.data, "stack": [dataclasses.asdict(p) for p in plan]}
@@ -301,13 +311,9 @@ def train_stacked(
     Returns:
         :class:`StackResult` with the composed (and fine-tuned) model.
     """
-    plan = tuple(plan or plan_of(config) or plan_layers(config))
-    if len(plan) != len(config.model.hidden):
-        raise ConfigError(
-            f"the plan has {len(plan)} layers but hidden={config.model.hidden} has "
-            f"{len(config.model.hidden)}"
-        )
     config = stacked_run_config(config, plan)
+    plan = plan_of(config)
+    assert plan is not None  # stacked_run_config records it
     run_dir = None if out_dir is None else Path(out_dir)
     if run_dir is not None:
         _start_run_dir(run_dir, config, resume=resume, overwrite=overwrite)

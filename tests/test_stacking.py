@@ -40,6 +40,7 @@ from manifold_cae.stacking import (
     plan_layers,
     prefix,
     split_epochs,
+    stacked_run_config,
     train_stacked,
 )
 
@@ -172,7 +173,7 @@ def test_compose_refuses_layers_that_do_not_chain(generator):
 
 def stack_config(*, seed=0, hidden=(5, 3), epochs=TOTAL, **training):
     return RunConfig(
-        ModelConfig(D_X, hidden),
+        ModelConfig(D_X, hidden, output="sigmoid"),
         ObjectiveConfig(kind="cae", lam=0.1),
         TrainConfig(epochs=epochs, batch_size=16, lr=1e-2, seed=seed, stacked=True,
                     finetune_epochs=FINETUNE, **training),
@@ -240,6 +241,7 @@ def test_a_stacked_run_directory_holds_the_composed_model(X, tmp_path):
     ckpt = load_checkpoint(tmp_path)
     assert params_equal(ckpt.model, result.model)
     assert ckpt.config.training.stacked and ckpt.epoch == ckpt.config.training.epochs == 7
+    assert ckpt.config == stacked_run_config(stack_config())  # what compare checks it against
     assert ckpt.config.data["stack"] == [{"lam": 0.1, "epochs": 3, "lr": 0.01},
                                          {"lam": 0.1, "epochs": 2, "lr": 0.01}]  # fmt: skip
     saved = json.loads((tmp_path / "history.json").read_text())
