@@ -105,6 +105,23 @@ def _field_option(cls: type, f: dataclasses.Field) -> Decorator:
     return click.option(flag_name(f), f.name, **kw)
 
 
+def _per_layer_option(cls: type, name: str) -> Decorator:
+    """A field's option that also takes one value per stacked layer (``--lam 0.5,0.1``).
+
+    One value parses to the field's type, as the plain option would; several to a tuple.
+    """
+    f = next(f for f in dataclasses.fields(cls) if f.name == name)
+    kind = type_hints(cls)[name]
+
+    def parse(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        values = _csv(kind)(ctx, param, value)
+        return values[0] if values is not None and len(values) == 1 else values
+
+    help = f"{f.metadata['help']} With --stacked: one value per layer, e.g. 0.5,0.1."
+    return click.option(flag_name(f), name, type=str, default=str(f.default), callback=parse,
+                        show_default=True, metavar=kind.__name__.upper(), help=help)  # fmt: skip
+
+
 def _options(cls: type, *, skip: Iterable[str] = ()) -> Decorator:
     """One option per field of config class ``cls`` (except ``skip``), in field order."""
     fields = [f for f in dataclasses.fields(cls) if f.name not in set(skip)]
@@ -190,9 +207,12 @@ def datasets_cmd() -> None:
 @main.command("train")
 @_data_option("Data set: a name from 'manifold-cae datasets', mnist:DIR, or a .npy/.csv/.npz file.")
 @_out_option("Run directory for model.safetensors, train_state.safetensors and history.json.")
-@_options(ObjectiveConfig)
+@_options(ObjectiveConfig, skip=("lam",))
+@_per_layer_option(ObjectiveConfig, "lam")
 @_options(ArchitectureConfig)
-@_options(TrainConfig)
+@_options(TrainConfig, skip=("epochs", "lr"))
+@_per_layer_option(TrainConfig, "epochs")
+@_per_layer_option(TrainConfig, "lr")
 @_config_option("[model], [objective] and [training] tables")
 @click.option("--resume", is_flag=True, help="Continue the run in --out up to --epochs.")
 @click.option("--overwrite", is_flag=True, help="Replace a run already in --out.")
@@ -203,31 +223,55 @@ def train_cmd(ctx: click.Context, data_spec: str, out_dir: Path, config_file: Pa
               resume: bool, overwrite: bool, quiet: bool, **params: Any) -> None:  # fmt: skip
     """Train an autoencoder on --data and save it to --out.
 
+    With --stacked, one single-layer autoencoder is trained per --hidden layer,
+    each on the codes of the one below (layers/1, layers/2, ... in --out), and
+    the layers are composed into one deep model; --lam, --epochs and --lr then
+    take one value per layer, and --epochs alone is split over the layers.
+
     \b
-    Example:
+    Examples:
       manifold-cae train --data swiss-roll --model cae --hidden 100 --lam 0.1 --out runs/cae
+      manifold-cae train --data digits --model cae --hidden 64,32 --stacked --lam 0.5,0.1 \\
+          --epochs 20,10 --out runs/stack
     """
     from manifold_cae.data import load_dataset
     from manifold_cae.runs import make_run_config, train_dataset
+    from manifold_cae.stacking import PER_LAYER, plan_layers, train_stacked_dataset
 
+    per_layer = {k: params[k] for k in PER_LAYER if isinstance(params[k], tuple)}
+    params.update({k: v[0] for k, v in per_layer.items()})
     arch, objective, training = _configs(
         ctx, params, config_file, ("model", "objective", "training")
     )
+    if not training.stacked and (per_layer or training.finetune_epochs):
+        given = [f"--{k}" for k in per_layer] + ["--finetune-epochs"] * bool(
+            training.finetune_epochs
+        )
+        raise ConfigError(f"{', '.join(given)} apply to stacked training only; add --stacked")
     ds = load_dataset(data_spec, seed=training.data_seed)
     config = make_run_config(ds, **dataclasses.asdict(arch), objective=objective, training=training)
-    result = train_dataset(
-        ds, config, out_dir=out_dir, resume=resume, overwrite=overwrite,
-        progress=False if quiet else None,
-    )  # fmt: skip
-    last = result.history[-1] if result.history else {}
+    show = False if quiet else None
+    if training.stacked:
+        result = train_stacked_dataset(
+            ds, config, plan=plan_layers(config, **per_layer), out_dir=out_dir, resume=resume,
+            overwrite=overwrite, progress=show, log=None if quiet else click.echo,
+        )  # fmt: skip
+        last = result.composed
+    else:
+        result = train_dataset(
+            ds, config, out_dir=out_dir, resume=resume, overwrite=overwrite, progress=show
+        )
+        last = result.history[-1] if result.history else {}
     if not quiet:
         summary = ", ".join(
             f"{k} {last[k]:.4g}"
             for k in ("reconstruction", "penalty", "jacobian_norm", "held_out_reconstruction")
             if k in last
         )
+        what = "a stack of " if training.stacked else ""
         click.echo(
-            f"trained {objective.kind} on {ds.name} for {len(result.history)} epochs: {summary}"
+            f"trained {what}{objective.kind} on {ds.name} for {len(result.history)} epochs: "
+            f"{summary}"
         )
         click.echo(f"saved {out_dir / 'model.safetensors'} and {out_dir / 'history.json'}")
 

@@ -30,6 +30,7 @@ from manifold_cae.errors import ConfigError
 OUTPUTS: tuple[str, ...] = ("auto", "sigmoid", "linear")
 CORRUPTIONS: tuple[str, ...] = ("gaussian", "masking", "salt-pepper")
 OPTIMIZERS: tuple[str, ...] = ("adam", "sgd")
+FINETUNE_OBJECTIVES: tuple[str, ...] = ("ae", "cae")  # what a stack is fine-tuned with
 SEED_LIMIT = 2**63  # seeds are in [0, 2**63): what torch.Generator and numpy both accept
 _DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
 
@@ -310,10 +311,22 @@ class TrainConfig:
     data_seed: int = _opt(0, "Draws the synthetic sample and the train/held-out split.")
     held_out: float = _opt(0.2, "Fraction of the data kept out of training.")
     device: str = _opt("cpu", "auto (cuda when available), cpu, cuda or cuda:N.")
+    stacked: bool = _opt(
+        False,
+        "Train one CAE per --hidden layer, each on the codes of the one below, then compose "
+        "them (Rifai et al. 2011). --epochs is then the total over layers and fine-tuning.",
+    )
+    finetune_epochs: int = _opt(0, "Stacked only: epochs of joint training after composing.")
+    finetune_objective: str = _opt(
+        "ae",
+        "Stacked only: joint training by plain reconstruction, or with the deep penalty.",
+        choices=FINETUNE_OBJECTIVES,
+    )
 
     def __post_init__(self) -> None:
         _check_fields(self)
         _at_least(self, 1, "epochs", "batch_size")
+        _at_least(self, 0, "finetune_epochs")
         _positive("lr", self.lr)
         _positive("momentum", self.momentum, strict=False)
         if self.momentum and self.optimizer != "sgd":

@@ -4,10 +4,22 @@ A step is what the trainer does per batch: objective forward, backward and an
 Adam update. Every configuration is timed in the same process, interleaved
 round by round so that machine noise hits all of them alike; the figure is the
 median over rounds. Ratios, not seconds, are the result: these machines are
-shared.
+shared. Each ratio is to the plain AE of the same shape, measured in the same run.
 
-    python scripts/bench_train.py            # d_x=784, d_h=1000, batch 128
-    python scripts/bench_train.py --rounds 30 --device cuda
+Three groups:
+
+- one layer (d_x -> d_h): closed form and torch.func, against a one-layer AE;
+- stacked layers: each layer of a stack is a one-layer closed-form CAE on the
+  codes below, so layer l costs a closed-form step of shape d_{l-1} -> d_l; its
+  ratio to a plain AE layer of that shape is the cost of stacking (target <= 1.1);
+- joint deep CAE at 2 and 3 layers: Hutchinson with 1 probe as the trainer does
+  it now (``torch.func.jvp``: a second encoder pass), the same estimate with J v
+  pushed through the layer factors D_l W_l of the forward pass the
+  reconstruction already made ("factored", proposed for ``objectives.py``), and
+  the exact penalty by ``torch.func`` (target for Hutchinson: <= 2.0).
+
+    python scripts/bench_train.py            # d_x=784, d_h=1000,500,250, batch 128
+    python scripts/bench_train.py --rounds 30 --exact-rounds 0 --device cuda
 """
 
 from __future__ import annotations
@@ -15,92 +27,170 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from collections.abc import Callable
 
 import torch
 
-from manifold_cae import Autoencoder, ModelConfig, ObjectiveConfig, loss_terms
+from manifold_cae import Autoencoder, LossTerms, ModelConfig, ObjectiveConfig, loss_terms
+from manifold_cae.jacobian import frobenius_sq_stochastic, hutchinson_probes, layer_slopes
+from manifold_cae.models import activation_slope
+from manifold_cae.objectives import reconstruction_loss
+
+Step = Callable[[], None]
+Terms = Callable[[Autoencoder, torch.Tensor, torch.Generator], LossTerms]
 
 
-def make_step(hidden: tuple[int, ...], objective: ObjectiveConfig, x: torch.Tensor):
+def jv_through_factors(weights: list[torch.Tensor], slopes: list[torch.Tensor], v: torch.Tensor):
+    """J v = D_L W_L ... D_1 W_1 v: (p, n, d_x) probes -> (p, n, d_L), one product per layer."""
+    for w, s in zip(weights, slopes, strict=True):
+        v = (v @ w.T) * s  # (p, n, d_l)
+    return v
+
+
+def factored_hutchinson_terms(
+    model: Autoencoder, x: torch.Tensor, gen: torch.Generator, *, lam: float, n_probes: int = 1
+) -> LossTerms:
+    """cae with the Hutchinson penalty, J v from the forward pass the reconstruction makes.
+
+    Same estimator as ``penalty="stochastic"`` (the same probes give the same
+    value): the encoder pass supplies the slopes D_l, so J v costs one matrix
+    product per layer instead of a second, forward-mode encoder pass.
+    """
+    traces = model.trace(x)  # one encoder pass for both terms
+    recon = reconstruction_loss(model, x, x, code=traces[-1].activation).mean()
+    act = model.config.activation
+    slopes = [activation_slope(act, t.preactivation, t.activation) for t in traces]
+    v = hutchinson_probes(x, n_probes, generator=gen)  # (p, n, d_x)
+    penalty = lam * jv_through_factors(list(model.enc_weights), slopes, v).square().sum(-1).mean()
+    return LossTerms(recon + penalty, recon, penalty)
+
+
+@torch.no_grad()
+def check_factored(x: torch.Tensor, hidden: tuple[int, ...]) -> float:
+    """Largest relative gap between the factored and torch.func Hutchinson values, same probes."""
+    model = Autoencoder(ModelConfig(x.shape[1], hidden, output="sigmoid"),
+                        generator=torch.Generator().manual_seed(0)).to(x.device)  # fmt: skip
+    want = frobenius_sq_stochastic(
+        model.encode, x, generator=torch.Generator(device=x.device).manual_seed(5)
+    )
+    v = hutchinson_probes(x, 1, generator=torch.Generator(device=x.device).manual_seed(5))
+    jv = jv_through_factors(list(model.enc_weights), layer_slopes(model, x), v)
+    got = jv.square().sum(-1).mean(0)
+    return float(((got - want).abs() / want.abs()).max())
+
+
+def make_step(hidden: tuple[int, ...], terms: Terms, x: torch.Tensor) -> Step:
     model = Autoencoder(
-        ModelConfig(n_features=x.shape[1], hidden=hidden),
+        ModelConfig(n_features=x.shape[1], hidden=hidden, output="sigmoid"),
         generator=torch.Generator().manual_seed(0),
     ).to(x.device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     gen = torch.Generator(device=x.device).manual_seed(1)
 
     def step() -> None:
-        terms = loss_terms(model, x, objective, generator=gen)
+        t = terms(model, x, gen)
         opt.zero_grad(set_to_none=True)
-        terms.total.backward()
+        t.total.backward()
         opt.step()
 
     return step
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--n-features", type=int, default=784)
-    ap.add_argument("--n-hidden", type=int, default=1000)
-    ap.add_argument("--hidden2", type=int, default=500, help="second layer of the deep encoder")
-    ap.add_argument("--batch-size", type=int, default=128)
-    ap.add_argument("--rounds", type=int, default=15)
-    ap.add_argument("--device", default="cpu")
-    args = ap.parse_args()
+def objective(**kw) -> Terms:
+    cfg = ObjectiveConfig(**kw)
+    return lambda model, x, gen: loss_terms(model, x, cfg, generator=gen)
 
-    device = torch.device(args.device)
-    x = torch.rand(args.batch_size, args.n_features, generator=torch.Generator().manual_seed(2))
-    x = x.to(device)
-    one, two = (args.n_hidden,), (args.n_hidden, args.hidden2)
-    cases = {
-        "ae (1 layer)": (one, ObjectiveConfig(kind="ae")),
-        "cae closed (1 layer)": (one, ObjectiveConfig(kind="cae", penalty="closed")),
-        "cae exact torch.func (1 layer)": (one, ObjectiveConfig(kind="cae", penalty="exact")),
-        "ae (2 layers)": (two, ObjectiveConfig(kind="ae")),
-        "cae hutchinson 1 probe (2 layers)": (
-            two, ObjectiveConfig(kind="cae", penalty="stochastic", n_probes=1),
-        ),
-        "cae exact torch.func (2 layers)": (two, ObjectiveConfig(kind="cae", penalty="exact")),
-    }  # fmt: skip
-    steps = {name: make_step(h, obj, x) for name, (h, obj) in cases.items()}
+
+def time_steps(steps: dict[str, Step], rounds: int, device: torch.device) -> dict[str, float]:
+    """Median seconds per step, timed round-robin."""
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     times: dict[str, list[float]] = {name: [] for name in steps}
     for step in steps.values():  # warm-up
         step()
-    for _ in range(args.rounds):
+    for _ in range(rounds):
         for name, step in steps.items():
             sync()
             t0 = time.perf_counter()
             step()
             sync()
             times[name].append(time.perf_counter() - t0)
+    return {name: statistics.median(ts) for name, ts in times.items()}
 
-    med = {name: statistics.median(ts) for name, ts in times.items()}
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--n-features", type=int, default=784)
+    ap.add_argument("--hidden", default="1000,500,250", help="layer sizes; deep cases use 2 and 3")
+    ap.add_argument("--batch-size", type=int, default=128)
+    ap.add_argument("--rounds", type=int, default=15)
+    ap.add_argument("--lam", type=float, default=0.1)
+    ap.add_argument("--exact-rounds", type=int, default=3, help="0 skips the slow exact penalty")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (CPU)")
+    ap.add_argument("--device", default="cpu")
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    device = torch.device(args.device)
+    sizes = tuple(int(s) for s in args.hidden.split(","))
+    gen = torch.Generator().manual_seed(2)
+    x = torch.rand(args.batch_size, args.n_features, generator=gen).to(device)
+    # What layer l of a stack trains on: sigmoid codes of the layer below.
+    codes = {d: torch.rand(args.batch_size, d, generator=gen).to(device) for d in sizes}
+    ae, closed = objective(kind="ae"), objective(kind="cae", penalty="closed", lam=args.lam)
+    hutch = objective(kind="cae", penalty="stochastic", n_probes=1, lam=args.lam)
+    exact = objective(kind="cae", penalty="exact", lam=args.lam)
+
+    def factored(model, xb, g):
+        return factored_hutchinson_terms(model, xb, g, lam=args.lam)
+
+    # Each group is timed round-robin with its baselines, so that a slow group (the exact
+    # penalties) neither dilutes nor disturbs the others' rounds.
+    groups: dict[str, dict[str, tuple[Step, str, float | None]]] = {}
+    steps: dict[str, Step] = {}
+
+    def add(group: str, name: str, step: Step, base: str, target: float | None = None) -> None:
+        steps.setdefault(name, step)
+        groups.setdefault(group, {})[name] = (steps[name], base, target)
+        if base != name:
+            groups[group].setdefault(base, (steps[base], base, None))
+
+    inputs = (x, *(codes[d] for d in sizes))
+    for layer, (d_in, d_out) in enumerate(zip((args.n_features, *sizes), sizes, strict=False)):
+        base = f"ae {d_in}->{d_out}"
+        add("stack", base, make_step((d_out,), ae, inputs[layer]), base)
+        name = f"stack layer {layer + 1} = cae closed {d_in}->{d_out}"
+        add("stack", name, make_step((d_out,), closed, inputs[layer]), base, 1.1)
+    for depth in (2, 3):
+        hidden, base = sizes[:depth], f"ae ({depth} layers)"
+        add(f"deep {depth}", base, make_step(hidden, ae, x), base)
+        for label, terms in (("torch.func", hutch), ("factored", factored)):
+            name = f"cae hutchinson 1 probe, {label} ({depth} layers)"
+            add(f"deep {depth}", name, make_step(hidden, terms, x), base, 2.0)
+    if args.exact_rounds:
+        add("exact", f"cae exact torch.func ({sizes[0]})", make_step(sizes[:1], exact, x),
+            f"ae {args.n_features}->{sizes[0]}")  # fmt: skip
+        for depth in (2, 3):
+            step = make_step(sizes[:depth], exact, x)
+            add("exact", f"cae exact torch.func ({depth} layers)", step, f"ae ({depth} layers)")
+
+    gaps = [check_factored(x, sizes[:depth]) for depth in (2, 3)]
     print(
-        f"bench_train: d_x={args.n_features} d_h={args.n_hidden} (2-layer: {two}) "
-        f"batch={args.batch_size} rounds={args.rounds} device={device} "
+        f"bench_train: d_x={args.n_features} hidden={sizes} batch={args.batch_size} "
+        f"rounds={args.rounds} (exact: {args.exact_rounds}) device={device} "
         f"torch={torch.__version__} threads={torch.get_num_threads()}"
     )
-    base = {"1 layer": med["ae (1 layer)"], "2 layers": med["ae (2 layers)"]}
-    for name, t in med.items():
-        layers = "2 layers" if "2 layers" in name else "1 layer"
-        print(f"  {name:<36} {t * 1e3:9.2f} ms/step   {t / base[layers]:6.2f}x plain AE ({layers})")
-    ratios = [
-        ("closed-form CAE / AE, 1 layer", med["cae closed (1 layer)"] / base["1 layer"], 1.3),
-        (
-            "Hutchinson 1 probe / AE, 2 layers",
-            med["cae hutchinson 1 probe (2 layers)"] / base["2 layers"],
-            2.5,
-        ),
-        (
-            "exact torch.func / AE, 1 layer",
-            med["cae exact torch.func (1 layer)"] / base["1 layer"],
-            None,
-        ),
-    ]
-    for label, ratio, target in ratios:
-        goal = f"(target <= {target}x)" if target else ""
-        print(f"{label:<36} = {ratio:6.2f}x {goal}")
+    print(f"factored vs torch.func Hutchinson, same probes: max relative gap {max(gaps):.1e}")
+    for group, cases in groups.items():
+        rounds = args.exact_rounds if group == "exact" else args.rounds
+        med = time_steps({name: c[0] for name, c in cases.items()}, rounds, device)
+        print(f"[{group}]")
+        for name, (_, base, target) in cases.items():
+            ratio = med[name] / med[base]
+            goal = "" if name == base else f"{ratio:6.2f}x {base}"
+            if target is not None:
+                goal += f"  (target <= {target}x: {'ok' if ratio <= target else 'MISSED'})"
+            print(f"  {name:<48} {med[name] * 1e3:9.2f} ms/step  {goal}", flush=True)
 
 
 if __name__ == "__main__":
