@@ -184,6 +184,45 @@ def jvp_rows(fn: RowMap, x: Tensor, v: Tensor) -> Tensor:
     return jv.reshape(p, n, -1)
 
 
+def jv_through_factors(weights: list[Tensor], slopes: list[Tensor], v: Tensor) -> Tensor:
+    """J v = D_L W_L ... D_1 W_1 v for every point, one matrix product per layer.
+
+    Args:
+        weights: per layer, (d_l, d_{l-1}).
+        slopes: per layer, s'(a_l) at each point, (n_samples, d_l).
+        v: (n_probes, n_samples, d_x).
+
+    Returns:
+        (n_probes, n_samples, d_L).
+    """
+    for w, s in zip(weights, slopes, strict=True):
+        v = (v @ w.T) * s
+    return v
+
+
+def frobenius_sq_factored(
+    model: Autoencoder, x: Tensor, *, slopes: list[Tensor] | None = None, n_probes: int = 1,
+    generator: torch.Generator | None = None,
+) -> Tensor:  # fmt: skip
+    """Hutchinson's estimate of ||J_f(x)||_F^2, with J v pushed through the layer factors.
+
+    The same estimator (and, for the same probes, the same value) as
+    :func:`frobenius_sq_stochastic` on ``model.encode``, but it reuses the
+    encoder pass that gave ``slopes`` instead of a second, forward-mode one.
+
+    Args:
+        model: the autoencoder (any depth).
+        x: (n_samples, n_features).
+        slopes: :func:`layer_slopes` at x, if the caller has them.
+
+    Returns:
+        (n_samples,).
+    """
+    slopes = layer_slopes(model, x) if slopes is None else slopes
+    v = hutchinson_probes(x, n_probes, generator=generator)
+    return jv_through_factors(list(model.enc_weights), slopes, v).square().sum(-1).mean(0)
+
+
 def frobenius_sq_stochastic(
     fn: RowMap, x: Tensor, *, n_probes: int = 1, generator: torch.Generator | None = None
 ) -> Tensor:
@@ -234,7 +273,7 @@ def encoder_frobenius_sq(
     if method == "exact":
         return frobenius_sq_exact(model.encode, x, d_out=model.n_hidden)
     if method == "stochastic":
-        return frobenius_sq_stochastic(model.encode, x, n_probes=n_probes, generator=generator)
+        return frobenius_sq_factored(model, x, n_probes=n_probes, generator=generator)
     raise ConfigError(f"penalty must be one of {', '.join(PENALTY_METHODS)}; got {method!r}")
 
 

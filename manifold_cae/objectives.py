@@ -33,6 +33,7 @@ from manifold_cae.jacobian import (
     encoder_frobenius_sq,
     frobenius_sq_closed,
     frobenius_sq_exact,
+    frobenius_sq_factored,
     frobenius_sq_stochastic,
     require_closed_form,
     resolve_method,
@@ -178,14 +179,21 @@ def loss_terms(
         recon = reconstruction_loss(
             model, corrupt(x, cfg.corruption, cfg.noise, generator=generator), x
         )
-    elif encoder_penalty and resolve_method(model, cfg.penalty) == "closed":
-        require_closed_form(model)
-        # One encoder pass serves both terms: the code for the decoder, the slope for J.
-        (layer,) = model.trace(x)
-        recon = reconstruction_loss(model, x, x, code=layer.activation)
-        slope = activation_slope(model.config.activation, layer.preactivation, layer.activation)
+    elif encoder_penalty and (method := resolve_method(model, cfg.penalty)) != "exact":
+        # One encoder pass serves both terms: the code for the decoder, the slopes for J.
+        traces = model.trace(x)
+        recon = reconstruction_loss(model, x, x, code=traces[-1].activation)
+        act = model.config.activation
+        slopes = [activation_slope(act, t.preactivation, t.activation) for t in traces]
         if cfg.lam > 0:
-            penalty = penalty + cfg.lam * frobenius_sq_closed(model, x, slope=slope).mean()
+            if method == "closed":
+                require_closed_form(model)
+                j_sq = frobenius_sq_closed(model, x, slope=slopes[0])
+            else:
+                j_sq = frobenius_sq_factored(
+                    model, x, slopes=slopes, n_probes=cfg.n_probes, generator=generator
+                )
+            penalty = penalty + cfg.lam * j_sq.mean()
     else:
         recon = reconstruction_loss(model, x, x)
         if encoder_penalty and cfg.lam > 0:

@@ -322,3 +322,22 @@ def test_difference_term_is_zero_at_the_same_point(method, generator):
     got = encoder_difference_sq(model, x, x.clone(), method=method, n_probes=4, generator=generator)
     assert got.shape == (5,)
     assert torch.equal(got.detach(), torch.zeros(5, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("hidden", [(7,), (9, 5), (8, 6, 4)])
+def test_factored_hutchinson_equals_the_jvp_route_value_and_gradient(hidden):
+    """The trainer's Hutchinson estimate (J v through the layer factors) is the jvp one."""
+    from manifold_cae.jacobian import frobenius_sq_factored, frobenius_sq_stochastic
+
+    gen = torch.Generator().manual_seed(0)
+    model = Autoencoder(ModelConfig(6, hidden, "tanh"), generator=gen, dtype=torch.float64)
+    with torch.no_grad():
+        model.enc_weights[0].mul_(4.0)  # saturate some units
+    x = torch.randn(11, 6, generator=gen, dtype=torch.float64)
+    got = frobenius_sq_factored(model, x, n_probes=3, generator=torch.Generator().manual_seed(9))
+    want = frobenius_sq_stochastic(model.encode, x, n_probes=3,
+                                   generator=torch.Generator().manual_seed(9))  # fmt: skip
+    torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-14)
+    g_got = torch.autograd.grad(got.sum(), model.enc_weights[0])[0]
+    g_want = torch.autograd.grad(want.sum(), model.enc_weights[0])[0]
+    torch.testing.assert_close(g_got, g_want, rtol=1e-10, atol=1e-12)
