@@ -40,16 +40,29 @@ from manifold_cae.probe import linear_probe_accuracy
 from manifold_cae.progress import Progress
 from manifold_cae.runs import analyze_run, continue_run, make_run_config, split
 
-# Model name -> the objective fields that make it (the rest come from the study's objective).
-MODELS: dict[str, dict[str, Any]] = {
-    "ae": {"kind": "ae"},
-    "dae": {"kind": "dae", "corruption": "gaussian"},
-    "dae-g": {"kind": "dae", "corruption": "gaussian"},
-    "dae-b": {"kind": "dae", "corruption": "masking"},
-    "dae-sp": {"kind": "dae", "corruption": "salt-pepper"},
-    "cae": {"kind": "cae"},
-    "cae-h": {"kind": "cae-h"},
-    "rcae": {"kind": "rcae"},
+
+@dataclass(frozen=True)
+class Preset:
+    """What a model name sets; everything else comes from the study's base run."""
+
+    objective: dict[str, Any]  # ObjectiveConfig fields
+    training: dict[str, Any] = field(default_factory=dict)  # TrainConfig fields
+    deep: bool = False  # needs two or more encoder layers
+
+
+MODELS: dict[str, Preset] = {
+    "ae": Preset({"kind": "ae"}),
+    "dae": Preset({"kind": "dae", "corruption": "gaussian"}),
+    "dae-g": Preset({"kind": "dae", "corruption": "gaussian"}),
+    "dae-b": Preset({"kind": "dae", "corruption": "masking"}),
+    "dae-sp": Preset({"kind": "dae", "corruption": "salt-pepper"}),
+    "cae": Preset({"kind": "cae"}),
+    "cae-h": Preset({"kind": "cae-h"}),
+    "rcae": Preset({"kind": "rcae"}),
+    # A stack of one-layer closed-form CAEs, trained one after another (the total epochs
+    # split across layers), and the same deep encoder penalised jointly (Hutchinson).
+    "cae-stacked": Preset({"kind": "cae", "penalty": "closed"}, {"stacked": True}, deep=True),
+    "cae-deep": Preset({"kind": "cae", "penalty": "stochastic"}, deep=True),
 }
 METRICS = (
     "held_out_reconstruction", "frobenius_mean", "sat_percent", "count_mean", "count_median",
@@ -104,6 +117,17 @@ class StudyConfig:
                 if not values:
                     raise ConfigError(f"{name} needs at least one value")
                 _unique(name, tuple(values))
+        deep = [m for m in self.models if MODELS[m].deep]
+        if deep and len(self.architecture.hidden) < 2:
+            raise ConfigError(
+                f"{', '.join(deep)} need a deep encoder; got "
+                f"hidden={list(self.architecture.hidden)}. Give two or more layers, e.g. "
+                "--hidden 64,32"
+            )
+        if self.training.stacked:
+            raise ConfigError(
+                "--stacked does not apply to a study: add cae-stacked to --models instead"
+            )
         if len(self.models) < 2:
             raise ConfigError(
                 f"a comparison needs at least two different models; got {list(self.models)}. "
@@ -127,6 +151,8 @@ class PlannedRun:
     value: float | None  # the swept value
     objective: ObjectiveConfig
 
+    training: dict[str, Any] = field(default_factory=dict)  # the model's TrainConfig overrides
+
     @property
     def label(self) -> str:
         return f"{self.model} {self.sweep}={self.value:g}" if self.sweep else self.model
@@ -137,7 +163,7 @@ def plan(study: StudyConfig) -> list[PlannedRun]:
     base = study.objective
     runs = []
     for model in study.models:
-        obj = replace(base, **MODELS[model])
+        obj = replace(base, **MODELS[model].objective)
         axis = "lam" if obj.info.contractive else "noise" if obj.info.denoising else None
         values = getattr(study, axis) if axis else None
         sweep = axis if values is not None and len(values) > 1 else None
@@ -145,12 +171,14 @@ def plan(study: StudyConfig) -> list[PlannedRun]:
             run_obj = replace(obj, **{axis: value}) if axis and value is not None else obj
             for seed in study.seeds:
                 tag = f"-{sweep}{value:g}" if sweep else ""
-                runs.append(PlannedRun(f"{model}{tag}-s{seed}", model, seed, sweep, value, run_obj))
+                name = f"{model}{tag}-s{seed}"
+                training = MODELS[model].training
+                runs.append(PlannedRun(name, model, seed, sweep, value, run_obj, training))
     return runs
 
 
 def _run_config(study: StudyConfig, ds: Dataset, run: PlannedRun) -> RunConfig:
-    training = replace(study.training, seed=run.seed)
+    training = replace(study.training, seed=run.seed, **run.training)
     if study.vary_data:
         training = replace(training, data_seed=run.seed)
     return make_run_config(
@@ -269,11 +297,11 @@ def run_study(
         run_dir, an_dir = out / "runs" / run.name, out / "analysis" / run.name
         did = continue_run(ds, config, run_dir, progress=inner)
         metrics_path = an_dir / "metrics.json"
-        identity = {
+        identity = json.loads(json.dumps({  # as it reads back from metrics.json
             "run_config": config.to_dict(),
             "analysis": dataclasses.asdict(study.analysis),
             "epoch": config.training.epochs,
-        }
+        }))  # fmt: skip
         row = _saved_metrics(metrics_path, identity)
         if row is None:
             analysis = analyze_run(

@@ -79,7 +79,16 @@ def train_dataset(
     overwrite: bool = False,
     progress: bool | None = None,
 ) -> TrainResult:
-    """Split ``ds`` as ``config.training`` says and train on the train part with :func:`fit`."""
+    """Split ``ds`` as ``config.training`` says and train on the train part with :func:`fit`.
+
+    A ``stacked`` config trains layer by layer (:func:`~manifold_cae.stacking.train_stacked`).
+    """
+    if config.training.stacked:
+        from manifold_cae.stacking import train_stacked_dataset  # stacking builds on this module
+
+        return train_stacked_dataset(
+            ds, config, out_dir=out_dir, resume=resume, overwrite=overwrite, progress=progress
+        )
     train_idx, held_idx = split(ds, config.training)
     return fit(
         ds.X[train_idx],
@@ -101,6 +110,13 @@ def continue_run(
     continues only if everything but the epoch count matches. Returns what was done.
     """
     run_dir = Path(run_dir)
+    if config.training.stacked:
+        from manifold_cae.stacking import STACK_FILE, stacked_run_config
+
+        if not (run_dir / MODEL_FILE).exists() and (run_dir / STACK_FILE).exists():
+            train_dataset(ds, config, out_dir=run_dir, resume=True, progress=progress)
+            return "stack resumed and finished"
+        config = stacked_run_config(config)
     if not (run_dir / MODEL_FILE).exists():
         train_dataset(ds, config, out_dir=run_dir, progress=progress)
         return "trained"

@@ -98,7 +98,7 @@ def test_rerun_skips_complete_runs(study_dir):
     before = {p: p.stat().st_mtime_ns for p in (out / "runs").rglob("model.safetensors")}
     messages: list[str] = []
     again = run_study(study, out, progress=False, log=messages.append, figures=False)
-    assert sum("skipped" in m for m in messages) == 6
+    assert sum("skipped (complete), analysis reused" in m for m in messages) == 6
     after = {p: p.stat().st_mtime_ns for p in (out / "runs").rglob("model.safetensors")}
     assert before == after
     assert again.rows == result.rows
@@ -240,3 +240,24 @@ def test_demo_runs_both_studies_and_writes_an_index(tmp_path, monkeypatch):
     assert (tmp_path / "digits" / "figures" / "spectrum.png").is_file()
     assert (tmp_path / "swiss-roll" / "figures" / "tangent_field_cae.png").is_file()
     assert (tmp_path / "digits" / "figures" / "tangents_images_cae.png").is_file()
+
+
+def test_stacked_and_joint_deep_caes_are_compared_fairly(tmp_path):
+    from manifold_cae.checkpoint import load_checkpoint
+
+    study = StudyConfig(
+        data="swiss-roll:n_samples=200", models=("cae", "cae-stacked", "cae-deep"), seeds=(0,),
+        architecture=ArchitectureConfig(hidden=(8, 4)),
+        training=TrainConfig(epochs=4, batch_size=64), analysis=TINY_ANALYSIS,
+    )  # fmt: skip
+    result = run_study(study, tmp_path, progress=False, log=lambda m: None, figures=False)
+    assert [r["model"] for r in result.rows] == ["cae", "cae-stacked", "cae-deep"]
+    cfgs = {m: load_checkpoint(tmp_path / "runs" / f"{m}-s0").config for m in study.models}
+    assert cfgs["cae-stacked"].training.stacked and not cfgs["cae-deep"].training.stacked
+    assert cfgs["cae-deep"].objective.penalty == "stochastic"
+    for m in study.models:  # same architecture, split, seed and total epochs
+        assert cfgs[m].model == cfgs["cae"].model
+        assert cfgs[m].data["sha256"] == cfgs["cae"].data["sha256"]
+        assert (cfgs[m].training.seed, cfgs[m].training.epochs) == (0, 4)
+    with pytest.raises(ConfigError, match="need a deep encoder"):
+        StudyConfig(data="digits", models=("cae", "cae-stacked"))
