@@ -14,7 +14,7 @@ from manifold_cae._version import __version__
 
 # Submodule -> the public names it provides.
 _SOURCES: dict[str, tuple[str, ...]] = {
-    "analysis": ("AnalysisResult", "analyze"),
+    "analysis": ("AnalysisResult", "AnalysisSummary", "Tangents", "analyze", "tangents"),
     "checkpoint": ("Checkpoint", "load_checkpoint", "load_model", "save_model"),
     "config": (
         "AnalysisConfig", "ArchitectureConfig", "ModelConfig", "ObjectiveConfig", "RunConfig",
@@ -28,6 +28,7 @@ _SOURCES: dict[str, tuple[str, ...]] = {
     "models": ("Autoencoder",),
     "objectives": ("LossTerms", "corrupt", "loss_terms"),
     "runs": ("make_run_config", "train_dataset"),
+    "stacking": ("load_stack", "prefix", "train_stacked"),
     "train": ("TrainResult", "fit", "init_model"),
 }  # fmt: skip
 _WHERE = {name: module for module, names in _SOURCES.items() for name in names}
@@ -35,6 +36,7 @@ _WHERE = {name: module for module, names in _SOURCES.items() for name in names}
 __all__ = [
     "AnalysisConfig",
     "AnalysisResult",
+    "AnalysisSummary",
     "ArchitectureConfig",
     "Autoencoder",
     "Checkpoint",
@@ -48,6 +50,7 @@ __all__ = [
     "ModelConfig",
     "ObjectiveConfig",
     "RunConfig",
+    "Tangents",
     "TrainConfig",
     "TrainResult",
     "__version__",
@@ -61,10 +64,14 @@ __all__ = [
     "load_checkpoint",
     "load_dataset",
     "load_model",
+    "load_stack",
     "loss_terms",
     "make_run_config",
+    "prefix",
     "save_model",
+    "tangents",
     "train_dataset",
+    "train_stacked",
 ]
 
 

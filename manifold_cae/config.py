@@ -347,7 +347,13 @@ class AnalysisConfig:
 
     points: int | None = _opt(2000, "Analyse at most this many points (a seeded sample).")
     top_k: int | None = _opt(
-        None, "Tangent directions per point [default: manifold dimension, else 10]."
+        None,
+        "Tangent directions per point [default: the true tangents' dimension, else the median "
+        "local dimension of the first chunk].",
+    )
+    layer: int | None = _opt(
+        None,
+        "Analyse the encoder up to this layer (1 = the first) [default: the whole encoder].",
     )
     threshold: float = _opt(1.0, "Count singular values above this.")
     dimension_method: str = _opt(
@@ -378,7 +384,8 @@ class AnalysisConfig:
         _check_fields(self)
         _check_device(self.device)
         _check_seed("seed", self.seed)
-        _at_least(self, 1, "points", "top_k", "n_radii", "contraction_points", "chunk_size")
+        _at_least(self, 1, "points", "top_k", "layer", "n_radii", "contraction_points")
+        _at_least(self, 1, "chunk_size")
         _at_least(self, 0, "store_points")
         _at_least(self, 2, "pca_neighbors")
         _positive("threshold", self.threshold)

@@ -18,7 +18,12 @@ import numpy as np
 
 from manifold_cae._io import atomic_write, atomic_write_json, atomic_write_text
 from manifold_cae.analysis.engine import AnalysisResult
-from manifold_cae.analysis.metrics import AngleSummary, ContractionSummary, DimensionSummary
+from manifold_cae.analysis.metrics import (
+    AngleSummary,
+    ContractionSummary,
+    DimensionSummary,
+    LayerSummary,
+)
 from manifold_cae.analysis.summary import AnalysisSummary
 from manifold_cae.errors import DataError
 from manifold_cae.formatting import fmt
@@ -39,6 +44,22 @@ def _dimension_rows(dim: DimensionSummary | None) -> list[str]:
     if dim is None:
         return []
     return [f"| local dimension ({dim.method}), mean / median | {dim.mean:.2f} / {dim.median:g} |"]
+
+
+def _layer_table(layers: LayerSummary | None, threshold: float) -> list[str]:
+    if layers is None:
+        return []
+    rows = zip(layers.widths, layers.frobenius_mean, layers.spectral_mean, layers.count_mean,
+               layers.dimension_median, strict=True)  # fmt: skip
+    return [
+        "", "## Layer by layer", "",
+        "The encoder up to each layer, as an encoder of its own (means over the points).", "",
+        f"| up to layer | width | ‖J‖_F | σ_1 | count of σ > {threshold:g} | local dimension |",
+        "|---|---|---|---|---|---|",
+        *(f"| {i} | {w} | {fmt(f)} | {fmt(s)} | {c:.2f} | {d:g} |"
+          for i, (w, f, s, c, d) in enumerate(rows, start=1)),
+        "",
+    ]  # fmt: skip
 
 
 def report_markdown(summary: AnalysisSummary) -> str:
@@ -131,6 +152,7 @@ def report_markdown(summary: AnalysisSummary) -> str:
             f"- {sv.n_dense_fallback} points needed the dense top-k fallback "
             "(no clear gap after the k-th singular value)."
         )
+    lines += _layer_table(summary.section(LayerSummary), thr)
     lines += [f"- Not measured: {note}." for note in summary.notes]
     return "\n".join(lines) + "\n"
 

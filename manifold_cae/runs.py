@@ -174,8 +174,13 @@ def analyze_run(
     rows = select_split(ds, ckpt.config.training, which)
     sub = ds.subset(rows)
     reference = ds.subset(split(ds, ckpt.config.training)[0]).X if which == "held-out" else None
+    model = ckpt.model
+    if config is not None and config.layer is not None:
+        from manifold_cae.stacking import prefix  # stacking builds on this module
+
+        model = prefix(model, config.layer)
     result = analyze(
-        ckpt.model,
+        model,
         sub.X,
         config=config,
         tangents=sub.tangents,

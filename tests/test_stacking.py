@@ -350,3 +350,30 @@ def test_cli_per_layer_errors_are_usage_errors(args, fragment, tmp_path):
     assert fragment in result.output
     assert "Traceback" not in result.output
     assert not (tmp_path / "run" / "model.safetensors").exists()
+
+
+def test_analyze_layer_and_the_per_layer_table(tmp_path):
+    """--layer i analyses the encoder up to layer i; a deep model's report has a layer table."""
+    from click.testing import CliRunner
+
+    from manifold_cae.cli import main
+    from manifold_cae.report import load_analysis
+
+    runner, spec, run = CliRunner(), "swiss-roll:n_samples=200", tmp_path / "run"
+    args = ["train", "--data", spec, "--model", "cae", "--hidden", "8,4", "--stacked",
+            "--epochs", "2", "--out", str(run), "-q"]  # fmt: skip
+    assert runner.invoke(main, args).exit_code == 0
+    base = ["analyze", str(run), "--data", spec, "--points", "40", "--top-k", "2", "-q"]
+    assert runner.invoke(main, [*base, "--out", str(tmp_path / "all")]).exit_code == 0
+    r = runner.invoke(main, [*base, "--layer", "1", "--out", str(tmp_path / "one")])
+    assert r.exit_code == 0, r.output
+    whole, first = (load_analysis(tmp_path / d).summary for d in ("all", "one"))
+    assert whole.provenance.model.hidden == (8, 4) and first.provenance.model.hidden == (8,)
+    layers = whole.layers
+    assert layers.widths == [8, 4]
+    assert layers.frobenius_mean[-1] == pytest.approx(whole.norms.frobenius.mean, rel=1e-5)
+    assert layers.frobenius_mean[0] == pytest.approx(first.norms.frobenius.mean, rel=1e-5)
+    assert "## Layer by layer" in (tmp_path / "all" / "report.md").read_text()
+    assert "Layer by layer" not in (tmp_path / "one" / "report.md").read_text()
+    bad = runner.invoke(main, [*base, "--layer", "3", "--out", str(tmp_path / "x")])
+    assert bad.exit_code != 0 and "Traceback" not in bad.output

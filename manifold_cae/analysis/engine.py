@@ -239,7 +239,7 @@ def analyze(
     if config.top_k is None and k_true is None:
         pilot_k = pilot_dimension(model, X, indices, config, rank, device)
     ctx = _context(model, config, len(indices), rank, k_true, ref, device, pilot_k)
-    notes = [r for m in REGISTRY.values() if (r := m.skip_reason(ctx)) is not None]
+    notes = [r for m in REGISTRY.values() if (r := m.skip_reason(ctx))]
     if pilot_k is not None:
         notes.append(
             f"tangents per point: {pilot_k}, the median local dimension ({config.dimension_method})"

@@ -71,6 +71,14 @@ class FactoredJacobian:
         sub.n_features, sub.n_hidden = self.n_features, self.n_hidden
         return sub
 
+    def prefix(self, n_layers: int) -> FactoredJacobian:
+        """The Jacobians of the encoder's first ``n_layers`` layers at the same points."""
+        sub = FactoredJacobian.__new__(FactoredJacobian)
+        sub.weights, sub.slopes = self.weights[:n_layers], self.slopes[:n_layers]
+        sub.n_samples, sub.n_features = self.n_samples, self.n_features
+        sub.n_hidden = sub.weights[-1].shape[0]
+        return sub
+
     def to(self, dtype: torch.dtype) -> FactoredJacobian:
         """A copy in another dtype."""
         out = FactoredJacobian.__new__(FactoredJacobian)

@@ -11,6 +11,7 @@ from manifold_cae.analysis.metrics.base import Chunk, Context, Metric, PerPoint,
 from manifold_cae.analysis.metrics.contraction import Contraction, ContractionSummary
 from manifold_cae.analysis.metrics.counts import CountAbove, CountSummary
 from manifold_cae.analysis.metrics.dimension import DimensionSummary, LocalDimension
+from manifold_cae.analysis.metrics.layers import Layers, LayerSummary
 from manifold_cae.analysis.metrics.norms import Norms, NormSummary
 from manifold_cae.analysis.metrics.saturation import Saturation, SaturationSummary
 from manifold_cae.analysis.metrics.spectrum import Spectrum, SpectrumSummary
@@ -19,8 +20,11 @@ from manifold_cae.analysis.metrics.stored import Stored
 # Order is the order of summary sections and points.csv columns.
 REGISTRY: dict[str, type[Metric]] = {
     m.name: m
-    for m in (Spectrum, CountAbove, LocalDimension, Norms, Saturation, Contraction, Angles, Stored)
-}
+    for m in (
+        Spectrum, CountAbove, LocalDimension, Norms, Saturation, Contraction, Angles, Layers,
+        Stored,
+    )
+}  # fmt: skip
 
 __all__ = [
     "REGISTRY",
@@ -33,6 +37,8 @@ __all__ = [
     "CountAbove",
     "CountSummary",
     "DimensionSummary",
+    "LayerSummary",
+    "Layers",
     "LocalDimension",
     "Metric",
     "NormSummary",

@@ -193,7 +193,8 @@ class Metric:
 
     @classmethod
     def skip_reason(cls, ctx: Context) -> str | None:
-        """Why this metric cannot be measured in this analysis, or None if it can."""
+        """Why this metric cannot be measured here (a note for the report), "" to skip it
+        without a note, or None if it can."""
         return None
 
     def update(self, chunk: Chunk) -> None:
