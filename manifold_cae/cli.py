@@ -189,7 +189,7 @@ def datasets_cmd() -> None:
 
 @main.command("train")
 @_data_option("Data set: a name from 'manifold-cae datasets', mnist:DIR, or a .npy/.csv/.npz file.")
-@_out_option("Run directory for model.safetensors, train_state.safetensors and history.json.")
+@_out_option("Run directory for model.safetensors (the checkpoint) and history.json.")
 @_options(ObjectiveConfig)
 @_options(ArchitectureConfig)
 @_options(TrainConfig)
@@ -226,6 +226,8 @@ def train_cmd(ctx: click.Context, data_spec: str, out_dir: Path, config_file: Pa
             for k in ("reconstruction", "penalty", "jacobian_norm", "held_out_reconstruction")
             if k in last
         )
+        if resume:
+            click.echo(f"resumed at epoch {result.start_epoch}, trained to {training.epochs}")
         click.echo(
             f"trained {objective.kind} on {ds.name} for {len(result.history)} epochs: {summary}"
         )
