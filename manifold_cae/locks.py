@@ -68,6 +68,9 @@ def _acquire(directory: Path) -> int:
                 f"{directory} is in use by another writer ({_holder(path)}, lock file {path}); "
                 "wait for it to finish, or write to another directory"
             ) from None
+        except OSError as e:  # e.g. a file system without locks
+            os.close(fd)
+            raise LockError(f"cannot lock {path}: {e}; write to a local directory") from None
         # A releasing holder unlinks the file before unlocking it: if we locked that
         # unlinked file, the lock guards nothing, so open the new one and try again.
         try:

@@ -3,8 +3,11 @@
 Randomness comes from three generators, all derived from ``training.seed``:
 the initial weights (``seed``), the shuffling (``seed + 1``) and the
 corruption noise / Hutchinson probes (``seed + 2``). Weights, optimizer
-moments and both training generators are checkpointed after every epoch, so a
-resumed run reproduces an uninterrupted one bit for bit on CPU.
+moments, both training generators and the history are checkpointed together,
+in one atomic file, after every epoch (see :mod:`manifold_cae.checkpoint`), so
+a resumed run reproduces an uninterrupted one bit for bit on CPU, however the
+previous process ended. A run directory has one writer at a time
+(:mod:`manifold_cae.locks`).
 
 The loop only needs ``X[indices]`` from the data, so a ``numpy.memmap`` works
 as well as an in-memory array.
@@ -183,8 +186,10 @@ def fit(
         :class:`TrainResult` with the trained model and the per-epoch history.
 
     Raises:
-        DivergenceError: the loss became NaN or inf. The last checkpoint on disk
-            is the last good epoch.
+        DivergenceError: the loss, the weights or any recorded number (held-out
+            reconstruction included) became NaN or inf. Nothing of that epoch is
+            saved: the checkpoint on disk is the last good epoch.
+        LockError: ``out_dir`` cannot be written, or another process is writing it.
     """
     tcfg, ocfg = config.training, config.objective
     if ocfg.penalty == "closed" and not closed_form_possible(config.model) and ocfg.kind in (

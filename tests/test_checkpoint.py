@@ -22,6 +22,7 @@ from manifold_cae import (
     ObjectiveConfig,
     RunConfig,
     TrainConfig,
+    fit,
     load_checkpoint,
     load_model,
     save_model,
@@ -376,6 +377,23 @@ def test_a_0_1_run_still_loads_for_analysis(generator, tmp_path):
         torch.equal(p, q) for p, q in zip(ckpt.model.parameters(), model.parameters(), strict=True)
     )
     assert read_history(tmp_path) == records(3)
+
+
+def test_a_0_1_run_resumes_bit_for_bit_in_the_new_format(tmp_path, generator):
+    X = torch.rand(48, D_X, generator=generator).numpy()
+    cfg = RunConfig(ModelConfig(D_X, (4,)), ObjectiveConfig(kind="cae"),
+                    TrainConfig(epochs=4, batch_size=16))  # fmt: skip
+    full = fit(X, cfg, progress=False)
+    run = tmp_path / "run"
+    fit(X, replace(cfg, training=replace(cfg.training, epochs=2)), out_dir=run, progress=False)
+    to_legacy_layout(run)
+    resumed = fit(X, cfg, out_dir=run, resume=True, progress=False)
+    assert resumed.start_epoch == 2
+    pairs = zip(resumed.model.parameters(), full.model.parameters(), strict=True)
+    assert all(torch.equal(p, q) for p, q in pairs)
+    assert [r["loss"] for r in resumed.history] == [r["loss"] for r in full.history]
+    assert sorted(p.name for p in run.iterdir()) == ["history.json", "model.safetensors"]
+    assert read_raw(run / "model.safetensors")[1]["format_version"] == "2"
 
 
 def test_a_0_1_run_with_a_short_history_refuses_to_resume_with_gaps(generator, tmp_path):
