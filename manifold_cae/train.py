@@ -174,8 +174,9 @@ def fit(
         model: initial weights (e.g. a pretrained stack); it must match
             ``config.model`` and is not modified. Default: a fresh
             initialisation from ``config.training.seed``.
-        out_dir: run directory; when given, a checkpoint and the history are
-            written atomically after every epoch.
+        out_dir: run directory; when given, it is locked for the call, and one
+            checkpoint file (weights, optimizer, generators, history) is replaced
+            atomically after every epoch.
         resume: continue the run saved in ``out_dir`` up to ``config.training.epochs``.
         overwrite: allow starting afresh in an ``out_dir`` that already holds a run.
         X_held_out: optional (n_held_out, n_features); its reconstruction loss is

@@ -53,7 +53,8 @@ def disk_epoch(run: Path) -> int:
 
 class KillStats(NamedTuple):
     kills: int  # processes killed with SIGKILL
-    resumed_ok: int  # --resume starts that went on training (or finished)
+    resume_starts: int  # starts with --resume (the first start is a fresh one)
+    resumed_ok: int  # of those, the ones seen training on (the rest were killed earlier)
     max_epochs_lost: int  # over kills: the epoch in flight plus any saved epoch not found
     final_epoch: int  # where the run stood when the loop stopped
 
@@ -65,10 +66,11 @@ def kill_loop(run: Path, *, kills: int, epochs: int, seed: int, spread: float = 
     and its saves); one in five lands ``U(0, 3)`` s after the start, often during start-up.
     """
     rng = random.Random(seed)
-    done = resumed = lost = 0
+    done = starts = resumed = lost = 0
     while done < kills:
         start = disk_epoch(run)
         proc = train(run, epochs, resume=start > 0)
+        starts += start > 0
         early = rng.random() < 0.2
         t0 = time.monotonic()
         kill_at = t0 + rng.uniform(0, 3) if early else None
@@ -98,7 +100,7 @@ def kill_loop(run: Path, *, kills: int, epochs: int, seed: int, spread: float = 
             assert [r["epoch"] for r in history] == list(range(1, after + 1))
             assert load_checkpoint(run).epoch == after
         lost = max(lost, seen + 1 - after)
-    return KillStats(done, resumed, lost, disk_epoch(run))
+    return KillStats(done, starts, resumed, lost, disk_epoch(run))
 
 
 def assert_same_run(a: Path, b: Path) -> None:
