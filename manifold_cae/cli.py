@@ -264,13 +264,17 @@ def analyze_cmd(ctx: click.Context, run_dir: Path, data_spec: str, out_dir: Path
     Example:
       manifold-cae analyze runs/cae --data swiss-roll --out analysis/cae
     """
+    from manifold_cae import distributed
     from manifold_cae.runs import analyze_run
 
     (config,) = _configs(ctx, params, config_file, ("analysis",))
+    world = distributed.init_from_env(config.device)  # under torchrun: shard the points
     analyze_run(
         run_dir, data_spec, config=config, which=which, out_dir=out_dir,
         progress=False if quiet else None,
     )  # fmt: skip
+    if not world.is_main:
+        return
     if not quiet:
         click.echo((out_dir / "report.md").read_text())
     click.echo(f"wrote {out_dir}/summary.json, points.csv, spectra.npz, report.md")
@@ -339,6 +343,7 @@ def _study_from_options(
     seeds: tuple[int, ...] | None,
     lam: tuple[float, ...] | None,
     noise: tuple[float, ...] | None,
+    vary_data: bool = False,
 ) -> Any:
     """The :class:`~manifold_cae.compare.StudyConfig` of compare's options.
 
@@ -354,6 +359,7 @@ def _study_from_options(
         architecture=architecture,
         objective=objective,
         training=training,
+        vary_data=vary_data,
         **{k: v for k, v in axes.items() if v is not None},
     )
 
@@ -378,12 +384,19 @@ def _list_option(flag: str, kind: type, help: str) -> Decorator:
 @_list_option("--lam", float, "Contractive weight; several values (0.01,0.1,1) make a sweep.")
 @_list_option("--noise", float, "DAE noise level; several values make a sweep.")
 @click.option("--points", type=int, default=None, help="Held-out points analysed per run.")
+@click.option(
+    "--vary-data",
+    is_flag=True,
+    help="Draw the synthetic sample and the split from each seed too (default: --data-seed's "
+    "data for every seed, so that seeds vary only the initialisation, order and noise).",
+)
 @_quiet_option
 @click.pass_context
 @_friendly_errors
 def compare_cmd(ctx: click.Context, data_spec: str, out_dir: Path, points: int | None,
-                quiet: bool, models: tuple[str, ...] | None, seeds: tuple[int, ...] | None,
-                lam: tuple[float, ...] | None, noise: tuple[float, ...] | None,
+                vary_data: bool, quiet: bool, models: tuple[str, ...] | None,
+                seeds: tuple[int, ...] | None, lam: tuple[float, ...] | None,
+                noise: tuple[float, ...] | None,
                 **params: Any) -> None:  # fmt: skip
     """Train several models on the same data and compare their geometry.
 
@@ -400,7 +413,7 @@ def compare_cmd(ctx: click.Context, data_spec: str, out_dir: Path, points: int |
     analysis = None if points is None else AnalysisConfig(points=points)
     study = _study_from_options(
         data_spec, arch, objective, training, analysis,
-        models=models, seeds=seeds, lam=lam, noise=noise,
+        models=models, seeds=seeds, lam=lam, noise=noise, vary_data=vary_data,
     )  # fmt: skip
     result = run_study(
         study,

@@ -22,6 +22,7 @@ import numpy as np
 
 from manifold_cae._io import atomic_write_json, atomic_write_text
 from manifold_cae.analysis import AnalysisResult
+from manifold_cae.analysis.metrics import AngleSummary, ContractionSummary
 from manifold_cae.checkpoint import load_checkpoint, read_history
 from manifold_cae.config import (
     AnalysisConfig,
@@ -33,8 +34,10 @@ from manifold_cae.config import (
 )
 from manifold_cae.data import Dataset, load_dataset
 from manifold_cae.errors import ConfigError
+from manifold_cae.formatting import fmt
 from manifold_cae.formatting import fmt_spread as _fmt
 from manifold_cae.probe import linear_probe_accuracy
+from manifold_cae.progress import Progress
 from manifold_cae.runs import analyze_run, continue_run, make_run_config, split
 
 # Model name -> the objective fields that make it (the rest come from the study's objective).
@@ -50,10 +53,11 @@ MODELS: dict[str, dict[str, Any]] = {
 }
 METRICS = (
     "held_out_reconstruction", "frobenius_mean", "sat_percent", "count_mean", "count_median",
+    "dimension_mean",
     "contraction_small", "contraction_medium", "contraction_large", "angle_mean",
     "probe_accuracy", "train_seconds",
 )  # fmt: skip
-CONTRACTIVE_KINDS = ("cae", "cae-h", "rcae")  # objectives that read lam
+SWEEP_METRICS = ("value", "count_mean", "sat_percent", "angle_mean")  # SweepSeries' order
 DEFAULT_STUDY_ANALYSIS = AnalysisConfig(points=1000)
 
 
@@ -134,7 +138,7 @@ def plan(study: StudyConfig) -> list[PlannedRun]:
     runs = []
     for model in study.models:
         obj = replace(base, **MODELS[model])
-        axis = "lam" if obj.kind in CONTRACTIVE_KINDS else "noise" if obj.kind == "dae" else None
+        axis = "lam" if obj.info.contractive else "noise" if obj.info.denoising else None
         values = getattr(study, axis) if axis else None
         sweep = axis if values is not None and len(values) > 1 else None
         for value in values or (None,):
@@ -158,9 +162,9 @@ def _metrics(ds: Dataset, config: RunConfig, run: PlannedRun, run_dir: Path,
              analysis: AnalysisResult) -> dict[str, Any]:  # fmt: skip
     summary = analysis.summary
     history = read_history(run_dir)
-    curve, ang = summary.contraction, summary.angles
-    picks = {"small": 0, "medium": len(curve.ratios) // 2, "large": len(curve.ratios) - 1}
-    angle = ang.cae if ang.cae is not None else ang.cae_vs_local_pca
+    curve = summary.section(ContractionSummary)
+    ang = summary.section(AngleSummary)
+    angle = None if ang is None else ang.cae if ang.cae is not None else ang.cae_vs_local_pca
     probe = None
     if ds.y is not None:
         train_idx, held_idx = split(ds, config.training)
@@ -168,25 +172,27 @@ def _metrics(ds: Dataset, config: RunConfig, run: PlannedRun, run_dir: Path,
             load_checkpoint(run_dir).model, ds.X[train_idx], ds.y[train_idx],
             ds.X[held_idx], ds.y[held_idx], seed=run.seed,
         )  # fmt: skip
-    kind = run.objective.kind
+    info = run.objective.info
     row: dict[str, Any] = {
         "name": run.name, "model": run.model, "seed": run.seed,
         "sweep": run.sweep, "value": run.value,
-        "lam": run.objective.lam if kind in CONTRACTIVE_KINDS else None,
-        "noise": run.objective.noise if kind == "dae" else None,
+        "lam": run.objective.lam if info.contractive else None,
+        "noise": run.objective.noise if info.denoising else None,
         "held_out_reconstruction": history[-1].get("held_out_reconstruction"),
         "frobenius_mean": summary.norms.frobenius.mean,
         "sat_percent": 100 * summary.saturation.mean_fraction,
         "count_mean": summary.count.mean,
         "count_median": summary.count.median,
+        "dimension_mean": summary.dimension.mean,
         "angle_mean": angle.mean if angle else None,
-        "angle_reference": ang.reference,
+        "angle_reference": None if ang is None else ang.reference,
         "probe_accuracy": probe,
         "train_seconds": sum(r["seconds"] for r in history),
     }  # fmt: skip
-    for size, i in picks.items():
-        row[f"contraction_{size}"] = curve.ratios[i]
-        row[f"radius_{size}"] = curve.radii[i]
+    n = len(curve.ratios) if curve is not None else 0
+    for size, i in {"small": 0, "medium": n // 2, "large": n - 1}.items():
+        row[f"contraction_{size}"] = curve.ratios[i] if curve is not None else None
+        row[f"radius_{size}"] = curve.radii[i] if curve is not None else None
     return row
 
 
@@ -248,21 +254,20 @@ def run_study(
     """
     import sys
 
-    from tqdm.auto import tqdm
-
     out = Path(out_dir)
     runs = plan(study)
     data_seeds = {s: s if study.vary_data else study.training.data_seed for s in study.seeds}
     datasets = {d: load_dataset(study.data, seed=d) for d in set(data_seeds.values())}
-    show = sys.stderr.isatty() if progress is None else progress
+    # Off a terminal every training also reports at intervals; on one, the study's bar does.
+    inner = False if progress is False or sys.stderr.isatty() else None
     rows = []
-    bar = tqdm(runs, desc="compare", unit="run", disable=not show)
+    bar = Progress(runs, total=len(runs), desc="compare", unit="run", enabled=progress)
     for run in bar:
-        bar.set_postfix_str(run.name)
+        bar.note(run=run.name)
         ds = datasets[data_seeds[run.seed]]
         config = _run_config(study, ds, run)
         run_dir, an_dir = out / "runs" / run.name, out / "analysis" / run.name
-        did = continue_run(ds, config, run_dir, progress=False)
+        did = continue_run(ds, config, run_dir, progress=inner)
         metrics_path = an_dir / "metrics.json"
         identity = {
             "run_config": config.to_dict(),
@@ -282,13 +287,12 @@ def run_study(
             did += ", analysis reused"
         rows.append(row)
         log(f"{run.name}: {did}")
-    bar.close()
     result = StudyResult(rows, _aggregate(rows), out)
     atomic_write_json(
         out / "comparison.json",
         {"study": study.to_dict(), "runs": rows, "models": result.aggregate},
     )
-    atomic_write_text(out / "report.md", report_markdown(study, result))
+    atomic_write_text(out / "report.md", study_report(study, result))
     if figures:
         result.figures = _draw(study, runs, result, out, log)
     return result
@@ -310,8 +314,18 @@ def _draw(
         seen.setdefault(r.model, r)
     dirs = [out / "analysis" / r.name for r in seen.values()]
     paths = plots.draw_all(dirs, out / "figures", labels=list(seen), log=log)
-    if any(r["sweep"] for r in result.rows):
-        paths.append(plots.draw_sweep(result.rows, out / "figures"))
+    swept: dict[str, list[dict[str, Any]]] = {}
+    for row in result.rows:
+        if row["sweep"]:
+            swept.setdefault(row["model"], []).append(row)
+    if swept:
+        series = [
+            plots.SweepSeries(
+                model, rows[0]["sweep"], *([r[k] for r in rows] for k in SWEEP_METRICS)
+            )
+            for model, rows in swept.items()
+        ]
+        paths.append(plots.draw_sweep(series, out / "figures", threshold=study.analysis.threshold))
     return paths
 
 
@@ -405,7 +419,7 @@ def _first_value(a: dict[str, Any], result: StudyResult) -> Any:
     return next(r["value"] for r in result.rows if r["model"] == a["model"])
 
 
-def report_markdown(study: StudyConfig, result: StudyResult) -> str:
+def study_report(study: StudyConfig, result: StudyResult) -> str:
     """The comparison report: findings in plain words, then the table."""
     a0 = result.aggregate
     n_seeds = len(study.seeds)
@@ -428,14 +442,16 @@ def report_markdown(study: StudyConfig, result: StudyResult) -> str:
         "## Table",
         "",
         "| model | held-out recon. | mean ‖J‖_F | SAT % | mean #σ>1 | median #σ>1 | "
-        "contraction small / medium / large r | tangent angle (deg) | linear probe | train s |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "local dim. | contraction small / medium / large r | tangent angle (deg) | "
+        "linear probe | train s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for a in a0:
         lines.append(
             f"| {a['label']} | {_fmt(a['held_out_reconstruction'])} | {_fmt(a['frobenius_mean'])} "
             f"| {_fmt(a['sat_percent'], '.1f')} | {_fmt(a['count_mean'], '.2f')} "
-            f"| {_fmt(a['count_median'], '.1f')} | {_fmt(a['contraction_small'])} / "
+            f"| {_fmt(a['count_median'], '.1f')} | {_fmt(a['dimension_mean'], '.2f')} "
+            f"| {_fmt(a['contraction_small'])} / "
             f"{_fmt(a['contraction_medium'])} / {_fmt(a['contraction_large'])} "
             f"| {_fmt(a['angle_mean'], '.1f')} | {_fmt(a['probe_accuracy'], '.3f')} "
             f"| {_fmt(a['train_seconds'], '.1f')} |"
@@ -443,8 +459,9 @@ def report_markdown(study: StudyConfig, result: StudyResult) -> str:
     r0 = result.rows[0]
     lines += [
         "",
-        f"Contraction radii: small {r0['radius_small']:.3g}, medium {r0['radius_medium']:.3g}, "
-        f"large {r0['radius_large']:.3g} (the largest is the largest pairwise distance).",
+        f"Contraction radii: small {fmt(r0['radius_small'], '.3g')}, medium "
+        f"{fmt(r0['radius_medium'], '.3g')}, large {fmt(r0['radius_large'], '.3g')} "
+        "(the largest is the largest pairwise distance).",
         f"Tangent angle: largest principal angle to {'the true tangent space' if r0['angle_reference'] == 'truth' else 'local-PCA tangents (no truth known)'}.",  # noqa: E501
         "The linear probe is logistic regression on the codes (train → held-out), not the "
         "paper's MLP fine-tuning.",
@@ -453,10 +470,3 @@ def report_markdown(study: StudyConfig, result: StudyResult) -> str:
         "singular-value report in `analysis/<run>/report.md`.",
     ]
     return "\n".join(lines) + "\n"
-
-
-def parse_floats(text: str | Sequence[float]) -> tuple[float, ...]:
-    """'0.01,0.1,1' -> (0.01, 0.1, 1.0)."""
-    if not isinstance(text, str):
-        return tuple(float(v) for v in text)
-    return tuple(float(v) for v in text.split(",") if v.strip())

@@ -40,19 +40,28 @@ class ObjectiveKindInfo:
 
     name: str
     description: str
-    contractive: bool  # adds a Jacobian penalty weighted by lam
+    jacobian_of: (
+        str  # whose Jacobian the lam-weighted penalty takes: "encoder", "reconstruction", ""
+    )
     denoising: bool  # trains on corrupted inputs (noise, corruption)
     hessian: bool  # adds the CAE+H Jacobian-difference term (gamma, n_corrupt, hessian_sigma)
+
+    @property
+    def contractive(self) -> bool:
+        """Whether lam weighs a Jacobian penalty."""
+        return bool(self.jacobian_of)
 
 
 OBJECTIVE_KINDS: dict[str, ObjectiveKindInfo] = {
     k.name: k
     for k in (
-        ObjectiveKindInfo("ae", "plain autoencoder", False, False, False),
-        ObjectiveKindInfo("cae", "contractive autoencoder", True, False, False),
-        ObjectiveKindInfo("dae", "denoising autoencoder", False, True, False),
-        ObjectiveKindInfo("cae-h", "CAE with the Hessian term (CAE+H)", True, False, True),
-        ObjectiveKindInfo("rcae", "reconstruction-contractive autoencoder", True, False, False),
+        ObjectiveKindInfo("ae", "plain autoencoder", "", False, False),
+        ObjectiveKindInfo("cae", "contractive autoencoder", "encoder", False, False),
+        ObjectiveKindInfo("dae", "denoising autoencoder", "", True, False),
+        ObjectiveKindInfo("cae-h", "CAE with the Hessian term (CAE+H)", "encoder", False, True),
+        ObjectiveKindInfo(
+            "rcae", "reconstruction-contractive autoencoder", "reconstruction", False, False
+        ),
     )
 }
 PENALTY_METHODS: dict[str, str] = {
@@ -328,6 +337,12 @@ class AnalysisConfig:
         None, "Tangent directions per point [default: manifold dimension, else 10]."
     )
     threshold: float = _opt(1.0, "Count singular values above this.")
+    dimension_method: str = _opt(
+        "log-gap",
+        "How the local dimension is read off each spectrum: the largest drop in log sigma, or "
+        "the count of sigma above 0.1 sigma_1.",
+        choices=("log-gap", "relative"),
+    )
     store_points: int = _opt(200, "Points whose full spectra and tangents go to spectra.npz.")
     full_spectrum: bool = _opt(
         True,

@@ -13,34 +13,39 @@ from pathlib import Path
 
 from manifold_cae._io import atomic_write_text
 from manifold_cae.compare import StudyConfig, StudyResult, run_study
-from manifold_cae.config import AnalysisConfig
+from manifold_cae.config import AnalysisConfig, ArchitectureConfig, ObjectiveConfig, TrainConfig
+from manifold_cae.formatting import fmt
+from manifold_cae.report import load_analysis
+
+
+def _study(data: str, *, hidden: int, epochs: int, batch_size: int, lam: float, points: int,
+           store_points: int) -> StudyConfig:  # fmt: skip
+    """AE vs DAE vs CAE, three seeds, the same data for every seed."""
+    return StudyConfig(
+        data=data,
+        architecture=ArchitectureConfig(hidden=(hidden,)),
+        objective=ObjectiveConfig(lam=lam, noise=0.3),
+        training=TrainConfig(epochs=epochs, lr=0.01, batch_size=batch_size),
+        analysis=AnalysisConfig(points=points, store_points=store_points, contraction_points=300),
+        models=("ae", "dae", "cae"),
+        seeds=(0, 1, 2),
+    )
+
 
 DEMO_STUDIES: dict[str, StudyConfig] = {
-    "swiss-roll": StudyConfig(
-        # scale=5: coordinates up to ~7, so that sigmoid units can bend along the roll
-        # (at scale 1 they stay near-linear and no model finds the tangent plane).
-        data="swiss-roll:n_samples=1500,noise=0.02,scale=5",
-        models=("ae", "dae", "cae"),
-        hidden=(64,),
+    # scale=5: coordinates up to ~7, so that sigmoid units can bend along the roll
+    # (at scale 1 they stay near-linear and no model finds the tangent plane).
+    "swiss-roll": _study(
+        "swiss-roll:n_samples=1500,noise=0.02,scale=5",
+        hidden=64,
         epochs=300,
-        lr=0.01,
         batch_size=64,
-        seeds=(0, 1, 2),
-        lam=(0.3,),
-        noise=(0.3,),
-        analysis=AnalysisConfig(points=300, store_points=300, contraction_points=300),
+        lam=0.3,
+        points=300,
+        store_points=300,
     ),
-    "digits": StudyConfig(
-        data="digits",
-        models=("ae", "dae", "cae"),
-        hidden=(200,),
-        epochs=30,
-        lr=0.01,
-        batch_size=128,
-        seeds=(0, 1, 2),
-        lam=(0.5,),
-        noise=(0.3,),
-        analysis=AnalysisConfig(points=360, store_points=100, contraction_points=300),
+    "digits": _study(
+        "digits", hidden=200, epochs=30, batch_size=128, lam=0.5, points=360, store_points=100
     ),
 }
 
@@ -59,7 +64,25 @@ def run_demo(
         results[name] = run_study(study, out / name, progress=progress, log=log)
     index = ["# manifold-cae demo", ""]
     for name, res in results.items():
-        index += [f"## {name}", "", (res.out_dir / "report.md").read_text().split("## Table")[0]]
-        index += [f"Full report: `{name}/report.md`; figures: `{name}/figures/`.", ""]
+        index += [f"## {name}", "", *_runs_table(res), ""]
+        index += [f"Findings: `{name}/report.md`; figures: `{name}/figures/`.", ""]
     atomic_write_text(out / "README.md", "\n".join(index))
     return results
+
+
+def _runs_table(result: StudyResult) -> list[str]:
+    """One row per analysed run, read from its typed summary."""
+    lines = [
+        "| run | mean count of σ > threshold | SAT % | tangent angle (deg) | angle to |",
+        "|---|---|---|---|---|",
+    ]
+    for path in sorted(p for p in (result.out_dir / "analysis").iterdir() if p.is_dir()):
+        s = load_analysis(path).summary
+        angle = s.angles.cae or s.angles.cae_vs_local_pca
+        sat = 100 * s.saturation.mean_fraction
+        reference = "truth" if s.angles.reference == "truth" else "local PCA"
+        lines.append(
+            f"| {path.name} | {fmt(s.count.mean, '.2f')} | {fmt(sat, '.1f')} "
+            f"| {fmt(angle.mean if angle else None, '.1f')} | {reference} |"
+        )
+    return lines

@@ -27,7 +27,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from manifold_cae.config import closed_form_possible
+from manifold_cae.config import PENALTY_METHODS, closed_form_possible
 from manifold_cae.errors import ConfigError
 from manifold_cae.models import Autoencoder, activation_slope
 
@@ -233,18 +233,13 @@ def encoder_frobenius_sq(
         return frobenius_sq_exact(model.encode, x, d_out=model.n_hidden)
     if method == "stochastic":
         return frobenius_sq_stochastic(model.encode, x, n_probes=n_probes, generator=generator)
-    raise ConfigError(f"penalty must be auto, closed, exact or stochastic; got {method!r}")
+    raise ConfigError(f"penalty must be one of {', '.join(PENALTY_METHODS)}; got {method!r}")
 
 
 def encoder_difference_sq(
-    model: Autoencoder,
-    x: Tensor,
-    x2: Tensor,
-    *,
-    method: Method = "auto",
-    n_probes: int = 1,
+    model: Autoencoder, x: Tensor, x2: Tensor, *, method: Method = "auto", n_probes: int = 1,
     generator: torch.Generator | None = None,
-) -> Tensor:
+) -> Tensor:  # fmt: skip
     """||J_f(x) - J_f(x2)||_F^2 per example (the CAE+H Hessian term).
 
     Args:
@@ -270,4 +265,4 @@ def encoder_difference_sq(
         v = hutchinson_probes(x, n_probes, generator=generator)
         diff = jvp_rows(model.encode, x, v) - jvp_rows(model.encode, x2, v)
         return diff.square().sum(-1).mean(0)
-    raise ConfigError(f"penalty must be auto, closed, exact or stochastic; got {method!r}")
+    raise ConfigError(f"penalty must be one of {', '.join(PENALTY_METHODS)}; got {method!r}")

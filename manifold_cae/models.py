@@ -11,48 +11,26 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable
 from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
 
+from manifold_cae.activations import get_activation
 from manifold_cae.config import ModelConfig
-
-ACTIVATION_FNS: dict[str, Callable[[Tensor], Tensor]] = {
-    "sigmoid": torch.sigmoid,
-    "tanh": torch.tanh,
-    "softplus": nn.functional.softplus,
-    "relu": torch.relu,
-    "linear": lambda a: a,
-}
 
 
 def activation_slope(name: str, a: Tensor, h: Tensor) -> Tensor:
-    """Elementwise derivative s'(a) of activation ``name``.
-
-    Uses the output h = s(a) where that is cheaper and exact
-    (sigmoid: h(1-h), tanh: 1-h^2). For ReLU the slope at a = 0 is taken as 0,
-    as autograd does.
+    """Elementwise derivative s'(a) of the registered activation ``name``.
 
     Args:
         a: pre-activations, any shape.
-        h: s(a), same shape as ``a``.
+        h: s(a), same shape as ``a`` (the slope is read off it where that is exact).
 
     Returns:
         s'(a), same shape as ``a``.
     """
-    if name == "sigmoid":
-        return h * (1 - h)
-    if name == "tanh":
-        return 1 - h * h
-    if name == "softplus":
-        return torch.sigmoid(a)
-    if name == "relu":
-        return (a > 0).to(a.dtype)
-    if name == "linear":
-        return torch.ones_like(a)
-    raise ValueError(f"unknown activation {name!r}")
+    return get_activation(name).slope(a, h)
 
 
 class LayerTrace(NamedTuple):
@@ -109,7 +87,7 @@ class Autoencoder(nn.Module):
         return len(self.config.hidden)
 
     def _act(self, a: Tensor) -> Tensor:
-        return ACTIVATION_FNS[self.config.activation](a)
+        return get_activation(self.config.activation).fn(a)
 
     def encode(self, x: Tensor) -> Tensor:
         """Code h = f(x).

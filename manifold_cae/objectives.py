@@ -166,11 +166,13 @@ def loss_terms(
         :class:`LossTerms` of batch means.
     """
     penalty = torch.zeros((), dtype=x.dtype, device=x.device)
-    if cfg.kind == "dae":
+    info = cfg.info
+    encoder_penalty = info.jacobian_of == "encoder"
+    if info.denoising:
         recon = reconstruction_loss(
             model, corrupt(x, cfg.corruption, cfg.noise, generator=generator), x
         )
-    elif cfg.kind in ("cae", "cae-h") and resolve_method(model, cfg.penalty) == "closed":
+    elif encoder_penalty and resolve_method(model, cfg.penalty) == "closed":
         require_closed_form(model)
         # One encoder pass serves both terms: the code for the decoder, the slope for J.
         (layer,) = model.trace(x)
@@ -180,15 +182,15 @@ def loss_terms(
             penalty = penalty + cfg.lam * frobenius_sq_closed(model, x, slope=slope).mean()
     else:
         recon = reconstruction_loss(model, x, x)
-        if cfg.kind in ("cae", "cae-h") and cfg.lam > 0:
+        if encoder_penalty and cfg.lam > 0:
             penalty = (
                 penalty + cfg.lam * contractive_penalty(model, x, cfg, generator=generator).mean()
             )
     recon = recon.mean()
 
-    if cfg.kind == "cae-h" and cfg.gamma > 0:
+    if info.hessian and cfg.gamma > 0:
         penalty = penalty + cfg.gamma * hessian_penalty(model, x, cfg, generator=generator).mean()
-    if cfg.kind == "rcae" and cfg.lam > 0:
+    if info.jacobian_of == "reconstruction" and cfg.lam > 0:
         penalty = (
             penalty
             + cfg.lam

@@ -18,6 +18,7 @@ import numpy as np
 
 from manifold_cae._io import atomic_write, atomic_write_json, atomic_write_text
 from manifold_cae.analysis.engine import AnalysisResult
+from manifold_cae.analysis.metrics import AngleSummary, ContractionSummary, DimensionSummary
 from manifold_cae.analysis.summary import AnalysisSummary
 from manifold_cae.errors import DataError
 from manifold_cae.formatting import fmt
@@ -34,11 +35,19 @@ def _points_csv(columns: dict[str, np.ndarray]) -> str:
     return buf.getvalue()
 
 
+def _dimension_rows(dim: DimensionSummary | None) -> list[str]:
+    if dim is None:
+        return []
+    return [f"| local dimension ({dim.method}), mean / median | {dim.mean:.2f} / {dim.median:g} |"]
+
+
 def report_markdown(summary: AnalysisSummary) -> str:
     """A readable singular-value report with a short interpretation."""
     prov = summary.provenance
     sv, cnt, sat = summary.spectrum, summary.count, summary.saturation
-    curve, ang, norms = summary.contraction, summary.angles, summary.norms
+    norms = summary.norms
+    curve = summary.section(ContractionSummary)
+    ang = summary.section(AngleSummary)
     thr = cnt.threshold
     model = prov.model
     data = prov.data.spec if prov.data else "arrays"
@@ -57,21 +66,25 @@ def report_markdown(summary: AnalysisSummary) -> str:
         "|---|---|",
         f"| mean count of sigma > {thr:g} | {fmt(cnt.mean, '.2f')} |",
         f"| median count of sigma > {thr:g} | {fmt(cnt.median, '.0f')} |",
+        *_dimension_rows(summary.section(DimensionSummary)),
         f"| mean Frobenius norm of J | {fmt(norms.frobenius.mean)} |",
         f"| mean spectral norm (sigma_1) | {fmt(norms.spectral.mean)} |",
         f"| saturation (SAT) | {100 * sat.mean_fraction:.1f} % |",
-        f"| contraction ratio, r -> 0 | {fmt(curve.local_ratio)} |",
-        f"| contraction ratio at the largest radius ({fmt(curve.radii[-1])}) "
-        f"| {fmt(curve.ratios[-1])} |",
     ]
-    if ang.cae is not None and ang.local_pca is not None:
+    if curve is not None:
+        lines += [
+            f"| contraction ratio, r -> 0 | {fmt(curve.local_ratio)} |",
+            f"| contraction ratio at the largest radius ({fmt(curve.radii[-1])}) "
+            f"| {fmt(curve.ratios[-1])} |",
+        ]
+    if ang is not None and ang.cae is not None and ang.local_pca is not None:
         lines += [
             f"| tangent angle to truth, CAE (mean / median, k={ang.k}) "
             f"| {fmt(ang.cae.mean, '.2f')} / {fmt(ang.cae.median, '.2f')} deg |",
             f"| tangent angle to truth, local PCA | {fmt(ang.local_pca.mean, '.2f')} / "
             f"{fmt(ang.local_pca.median, '.2f')} deg |",
         ]
-    if ang.cae_vs_local_pca is not None:
+    if ang is not None and ang.cae_vs_local_pca is not None:
         lines.append(
             f"| angle CAE vs local PCA (mean / median) | {fmt(ang.cae_vs_local_pca.mean, '.2f')}"
             f" / {fmt(ang.cae_vs_local_pca.median, '.2f')} deg |"
@@ -86,18 +99,27 @@ def report_markdown(summary: AnalysisSummary) -> str:
         + "; the rest contract. A CAE that has found a k-dimensional manifold keeps "
         "about k expanding directions: its tangent directions."
     )
-    if sv.mean and len(sv.mean) > 1 and sv.mean[0] > 0:
-        drop = sv.mean[min(len(sv.mean) - 1, max(1, round(cnt.mean)))] / sv.mean[0]
+    dim = summary.section(DimensionSummary)
+    if dim is not None:
+        d = max(1, round(dim.median))
+        gap = ""
+        if sv.mean and len(sv.mean) > d and sv.mean[0] > 0:
+            gap = (
+                f"; past them the mean spectrum falls from {sv.mean[d - 1] / sv.mean[0]:.2g} to "
+                f"{sv.mean[d] / sv.mean[0]:.2g} of sigma_1. The sharper that drop, the more the "
+                "encoder flattens everything off the manifold"
+            )
         lines.append(
-            f"- The mean spectrum falls to {drop:.2g} of sigma_1 just past those directions: "
-            "the faster it falls, the more the encoder flattens everything off the manifold."
+            f"- The spectrum's shape ({dim.method} rule, no threshold) puts the local dimension "
+            f"at {dim.median:g} (median; mean {dim.mean:.2f}){gap}."
+            + (" Only the leading top-k values were computed." if dim.capped_at_top_k else "")
         )
     lines.append(
         f"- {100 * sat.mean_fraction:.1f} % of hidden units are saturated on average; saturated "
         "units have near-zero slope, which is how a sigmoid CAE contracts (Rifai et al. 2011 "
         "report 86 % for a CAE on MNIST, 18 % for a Gaussian DAE)."
     )
-    if ang.cae is not None and ang.local_pca is not None:
+    if ang is not None and ang.cae is not None and ang.local_pca is not None:
         better = ang.cae.mean < ang.local_pca.mean
         lines.append(
             f"- The CAE tangents are {'closer to' if better else 'further from'} the true "
@@ -109,6 +131,7 @@ def report_markdown(summary: AnalysisSummary) -> str:
             f"- {sv.n_dense_fallback} points needed the dense top-k fallback "
             "(no clear gap after the k-th singular value)."
         )
+    lines += [f"- Not measured: {note}." for note in summary.notes]
     return "\n".join(lines) + "\n"
 
 

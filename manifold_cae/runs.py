@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from manifold_cae import distributed
 from manifold_cae.analysis import AnalysisResult, analyze
 from manifold_cae.analysis.summary import DataInfo
 from manifold_cae.checkpoint import MODEL_FILE, load_checkpoint
@@ -178,6 +179,6 @@ def analyze_run(
         label=label or Path(run_dir).name,
     )
     result.summary = dataclasses.replace(result.summary, provenance=provenance)
-    if out_dir is not None:
+    if out_dir is not None and distributed.current().is_main:
         write_analysis(result, out_dir)
     return result

@@ -19,7 +19,9 @@ done
 for m in cae dae ae; do
   manifold-cae analyze "$work/runs/digits-$m" --data digits --split held-out -q --out "$work/an/digits-$m"
 done
-manifold-cae plot "$work/an/roll-cae" "$work/an/roll-dae" --labels roll-cae,roll-dae --out figures/swiss-roll
+# Labels are the model names, so that each model keeps its colour in every figure.
+rm -rf figures/swiss-roll figures/digits
+manifold-cae plot "$work/an/roll-cae" "$work/an/roll-dae" --labels cae,dae --out figures/swiss-roll
 manifold-cae plot "$work/an/digits-cae" "$work/an/digits-dae" "$work/an/digits-ae" \
-  --labels digits-cae,digits-dae,digits-ae --out figures/digits
+  --labels cae,dae,ae --out figures/digits
 echo "analyses in $work/an; figures in figures/"

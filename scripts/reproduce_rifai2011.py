@@ -16,15 +16,15 @@ the README shows beside the paper's).
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import tempfile
 import time
 from pathlib import Path
 
 from manifold_cae import DataError, load_dataset
-from manifold_cae.compare import StudyConfig, StudyResult, parse_floats, run_study
-from manifold_cae.config import AnalysisConfig
+from manifold_cae.compare import StudyConfig, StudyResult, run_study
+from manifold_cae.config import AnalysisConfig, ArchitectureConfig, ObjectiveConfig, TrainConfig
+from manifold_cae.report import load_analysis
 
 PAPER = {  # Table 1, MNIST: (test error %, mean ||J_f||_F, SAT %)
     "cae": (1.14, "0.73e-4", 86.36),
@@ -49,9 +49,10 @@ def claims(result: StudyResult) -> list[str]:
     spectra, rise = {}, {}
     for a in result.aggregate:
         row = next(r for r in result.rows if r["model"] == a["model"])
-        s = json.loads((result.out_dir / "analysis" / row["name"] / "summary.json").read_text())
-        spectra[a["model"]] = s["singular_values"]["mean"]
-        ratios = s["contraction_curve"]["ratios"]
+        s = load_analysis(result.out_dir / "analysis" / row["name"]).summary
+        if s.spectrum.mean:  # None when the analysis kept the top-k values only
+            spectra[a["model"]] = s.spectrum.mean
+        ratios = s.contraction.ratios
         rise[a["model"]] = ratios[-1] / ratios[0] - 1  # from the smallest to the largest radius
 
     # "falls fastest": the index at which the mean spectrum drops below 1% of its top value
@@ -116,15 +117,12 @@ def main() -> None:
     data = pick_data()
     study = StudyConfig(
         data=data,
-        models=("ae", "dae-g", "dae-b", "cae"),
-        hidden=(1000,),
-        epochs=args.epochs,
-        lr=1e-3,
-        batch_size=128,
-        seeds=tuple(int(s) for s in args.seeds.split(",")),
-        lam=parse_floats(str(args.lam)),
-        noise=parse_floats(str(args.noise)),
+        architecture=ArchitectureConfig(hidden=(1000,)),
+        objective=ObjectiveConfig(lam=args.lam, noise=args.noise),
+        training=TrainConfig(epochs=args.epochs, lr=1e-3, batch_size=128),
         analysis=AnalysisConfig(points=args.points, store_points=50, contraction_points=300),
+        models=("ae", "dae-g", "dae-b", "cae"),
+        seeds=tuple(int(s) for s in args.seeds.split(",")),
     )
     work = args.work or Path(tempfile.mkdtemp(prefix="rifai2011-"))
     t0 = time.perf_counter()

@@ -4,6 +4,7 @@ contraction ratio."""
 
 from __future__ import annotations
 
+import copy
 import json
 
 import numpy as np
@@ -33,9 +34,10 @@ from manifold_cae.analysis import (
     saturation,
     top_singular,
 )
+from manifold_cae.analysis.metrics import AngleSummary, ContractionSummary
 from manifold_cae.cli import main
 from manifold_cae.config import AnalysisConfig
-from manifold_cae.report import load_analysis
+from manifold_cae.report import load_analysis, report_markdown
 
 CASES = [
     ((12,), "sigmoid", 10),
@@ -329,3 +331,72 @@ def test_tangents_span_the_leading_right_singular_vectors(hidden, activation, d_
         tangents(model, x, 0)
     with pytest.raises(DataError, match="shape"):
         tangents(model, x[:, :1], 1)
+
+
+def test_what_cannot_be_measured_is_skipped_and_said(sphere_model):
+    """Three rows and constant data: analyse what can be analysed, say what was skipped."""
+    ds, model = sphere_model
+    few = analyze(model, ds.X[:3], config=AnalysisConfig(top_k=3))
+    assert few.summary.n_points == 3 and few.summary.norms.frobenius.mean > 0
+    assert few.summary.section(AngleSummary) is None  # no truth, too few rows for local PCA
+    assert any("tangent angles skipped" in n for n in few.summary.notes)
+    same = np.repeat(ds.X[:1], 12, axis=0)
+    flat = analyze(model, same, config=AnalysisConfig(top_k=2))
+    assert flat.summary.section(ContractionSummary) is None
+    assert any("contraction curve skipped" in n for n in flat.summary.notes)
+    assert "Not measured: contraction curve skipped" in report_markdown(flat.summary)
+
+
+def test_nan_weights_and_nan_rows_are_refused(sphere_model):
+    ds, model = sphere_model
+    X = ds.X.copy()
+    X[7, 1] = np.nan
+    with pytest.raises(DataError, match="data row 7 holds NaN"):
+        analyze(model, X, reference=ds.X, config=AnalysisConfig(points=None))
+    broken = copy.deepcopy(model)
+    with torch.no_grad():
+        broken.enc_weights[0][0, 0] = float("nan")
+    with pytest.raises(DataError, match="weights hold NaN"):
+        analyze(broken, ds.X)
+
+
+def test_analyze_leaves_the_callers_model_alone(sphere_model):
+    ds, model = sphere_model
+    model.train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    analyze(model, ds.X, config=AnalysisConfig(points=20))
+    assert model.training
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+@pytest.mark.parametrize("method", ["log-gap", "relative"])
+def test_local_dimension_of_synthetic_spectra(method):
+    from manifold_cae.analysis.dimension import local_dimension
+
+    sigma = torch.tensor([[5.0, 4.0, 3.0, 0.02, 0.01], [2.0, 0.01, 0.009, 0.008, 0.001],
+                          [1.0, 0.9, 0.8, 0.7, 0.6]])  # fmt: skip
+    expected = [3, 1, 5] if method == "relative" else [3, 1, 4]  # the last has no gap
+    assert local_dimension(sigma, method).tolist() == expected
+    assert local_dimension(sigma * 1e-4, method).tolist() == expected  # scale-free
+    assert local_dimension(sigma[:, :1], method).tolist() == [1, 1, 1]
+
+
+def test_local_dimension_of_a_linear_encoder_by_construction():
+    """J = W for a linear encoder, so W's singular values set the spectrum exactly."""
+    d_x, d_h, s = 8, 6, torch.tensor([4.0, 2.5, 1.5, 1e-3, 5e-4, 1e-4], dtype=torch.float64)
+    gen = torch.Generator().manual_seed(0)
+    u, _ = torch.linalg.qr(torch.randn(d_h, d_h, generator=gen, dtype=torch.float64))
+    v, _ = torch.linalg.qr(torch.randn(d_x, d_h, generator=gen, dtype=torch.float64))
+    for scale in (1.0, 1e-3):  # the count of sigma > 1 changes with scale; the dimension not
+        model = Autoencoder(ModelConfig(d_x, (d_h,), "linear", output="linear"),
+                            dtype=torch.float64, generator=gen)  # fmt: skip
+        with torch.no_grad():
+            model.enc_weights[0].copy_(scale * u @ torch.diag(s) @ v.T)
+        X = torch.randn(30, d_x, generator=gen, dtype=torch.float64).numpy()
+        res = analyze(model, X, config=AnalysisConfig(top_k=3))
+        assert res.summary.dimension.median == 3 and res.summary.dimension.mean == 3
+        assert (res.columns["local_dimension"] == 3).all()
+        assert res.summary.count.median == (3 if scale == 1.0 else 0)
+        auto = analyze(model, X)  # no --top-k and no truth: k from the local dimension
+        assert auto.summary.spectrum.top_k == 3 and auto.arrays["tangents"].shape[1] == 3
+        assert any("median local dimension" in n for n in auto.summary.notes)

@@ -4,30 +4,39 @@ skipping the rest with a note instead of a traceback."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import shutil
+import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 from matplotlib.collections import PolyCollection
-from matplotlib.container import BarContainer
+from matplotlib.container import ErrorbarContainer
 from matplotlib.figure import Figure
 from matplotlib.image import AxesImage
+from matplotlib.patches import StepPatch
 from matplotlib.quiver import Quiver
 
-from manifold_cae import ObjectiveConfig, TrainConfig, load_dataset, make_run_config
+from manifold_cae import ObjectiveConfig, TrainConfig, load_dataset, make_run_config, plots
 from manifold_cae.config import AnalysisConfig, replace
 from manifold_cae.errors import ConfigError, DataError
 from manifold_cae.plots import (
+    MODEL_COLORS,
+    SweepSeries,
     draw_all,
+    draw_sweep,
+    model_color,
+    model_colors,
     plot_activation_histogram,
     plot_angle_distributions,
     plot_contraction,
     plot_count_histogram,
     plot_sat_bars,
     plot_spectrum,
+    plot_sweep,
     plot_tangent_field,
     plot_tangent_images,
     plot_unit_saturation,
@@ -67,19 +76,14 @@ def _analysis(
 
 @pytest.fixture(scope="module")
 def dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Two swiss-roll analyses (true tangents, d_x = 3) and one of digits (8x8 images)."""
+    """Two swiss-roll analyses (true tangents, d_x = 3), two of digits (8x8 images)."""
     tmp = tmp_path_factory.mktemp("plots")
     return {
         "cae": _analysis(tmp, "cae", ROLL, "cae", 16, SMALL),
         "dae": _analysis(tmp, "dae", ROLL, "dae", 16, SMALL),
-        "digits": _analysis(
-            tmp,
-            "digits",
-            "digits",
-            "cae",
-            24,
-            replace(SMALL, top_k=3),
-            rows=300,
+        "digits": _analysis(tmp, "digits", "digits", "cae", 24, replace(SMALL, top_k=3), rows=300),
+        "digits-dae": _analysis(
+            tmp, "digits-dae", "digits", "dae", 24, replace(SMALL, top_k=3), rows=300
         ),
     }
 
@@ -194,66 +198,73 @@ def test_tangent_field_2d_skips_nan_and_projects(dirs):
 # ------------------------------------------------------------- spectra, counts
 
 
+def _summary(path: Path):
+    return load_analysis(path).summary
+
+
 def test_spectrum_overlays_models_on_a_log_axis(dirs):
     fig = _fig()
     ax = fig.add_subplot()
     for name in ("cae", "dae"):
-        plot_spectrum(ax, dirs[name], label=name)
+        s = _summary(dirs["digits" if name == "cae" else "digits-dae"])
+        plot_spectrum(ax, s.spectrum, threshold=s.count.threshold, label=name)
     lines = [ln for ln in ax.get_lines() if ln.get_gid() == "spectrum"]
     assert len(lines) == 2
     assert ax.get_yscale() == "log"
-    mean = json.loads((dirs["cae"] / "summary.json").read_text())["singular_values"]["mean"]
+    mean = json.loads((dirs["digits"] / "summary.json").read_text())["spectrum"]["mean"]
     np.testing.assert_allclose(lines[0].get_ydata(), mean)
     np.testing.assert_array_equal(lines[0].get_xdata(), np.arange(1, len(mean) + 1))
     assert lines[0].get_color() != lines[1].get_color()
+    assert lines[0].get_color() == MODEL_COLORS["cae"]  # the model's own colour by default
     assert [ln.get_gid() for ln in ax.get_lines()].count("threshold") == 1
     assert [t.get_text() for t in ax.get_legend().get_texts()][:2] == ["cae", "dae"]
     _labels_ok(ax, "index", "singular")
 
 
 def test_spectrum_skips_nan_and_needs_full_spectra(dirs):
-    summary = load_analysis(dirs["cae"]).summary
-    sv = summary["singular_values"]
-    nan_summary = {
-        **summary,
-        "singular_values": {**sv, "mean": [sv["mean"][0], float("nan"), *sv["mean"][2:]]},
-    }
+    sv = _summary(dirs["digits"]).spectrum
+    with_nan = dataclasses.replace(sv, mean=[sv.mean[0], float("nan"), *sv.mean[2:]])
     ax = _fig().add_subplot()
-    (line, *_) = plot_spectrum(ax, nan_summary, label="x")
+    (line, *_) = plot_spectrum(ax, with_nan, threshold=1.0, label="x")
     assert np.isfinite(line.get_ydata()).all()
     assert 2 not in line.get_xdata()
-    top_k_only = {**summary, "singular_values": {"top_k_mean": sv["top_k_mean"]}}
+    top_k_only = dataclasses.replace(sv, mean=None, q10=None, q50=None, q90=None)
     with pytest.raises(ValueError, match="no full spectrum"):
-        plot_spectrum(ax, top_k_only, label="x")
+        plot_spectrum(ax, top_k_only, threshold=1.0, label="x")
+    short = dataclasses.replace(sv, mean=sv.mean[:3], q10=None, q90=None)
+    with pytest.raises(ValueError, match="table"):  # 3 values: a table, not a log-axis figure
+        plot_spectrum(_fig().add_subplot(), short, threshold=1.0, label="x")
 
 
-def test_count_histogram_groups_bars_per_model(dirs):
+def test_count_histogram_draws_one_step_outline_per_model(dirs):
     ax = _fig().add_subplot()
-    bars = plot_count_histogram(ax, [dirs["cae"], dirs["digits"]], ["cae", "digits"])
-    assert len(bars) == 2 and all(isinstance(b, BarContainer) for b in bars)
-    for b, name in zip(bars, ("cae", "digits"), strict=True):
-        hist = load_analysis(dirs[name]).summary["count_above_threshold"]["histogram"]
-        heights = [p.get_height() for p in b]
-        np.testing.assert_allclose(heights, 100 * np.array(hist) / sum(hist))
+    counts = [_summary(dirs[n]).count for n in ("cae", "digits")]
+    steps = plot_count_histogram(ax, counts, ["cae", "digits"])
+    assert len(steps) == 2 and all(isinstance(st, StepPatch) for st in steps)
+    for st, count in zip(steps, counts, strict=True):
+        values, edges = st.get_data().values, st.get_data().edges
+        np.testing.assert_allclose(values, 100 * np.array(count.histogram) / sum(count.histogram))
+        np.testing.assert_allclose(edges, np.arange(len(count.histogram) + 1) - 0.5)
     _labels_ok(ax, "σ", "points")
 
 
 def test_contraction_one_line_per_model_with_marks(dirs):
     ax = _fig().add_subplot()
-    drawn = plot_contraction(ax, [dirs["cae"], dirs["dae"]], ["cae", "dae"])
-    curves = [a for a in drawn if a.get_gid() == "contraction-curve"]
-    assert len(curves) == 2
+    curves = [_summary(dirs[n]).contraction for n in ("cae", "dae")]
+    drawn = plot_contraction(ax, curves, ["cae", "dae"])
+    lines = [a for a in drawn if a.get_gid() == "contraction-curve"]
+    assert len(lines) == 2
     assert ax.get_xscale() == "log"
-    curve = load_analysis(dirs["cae"]).summary["contraction_curve"]
-    np.testing.assert_allclose(curves[0].get_xdata(), curve["radii"])
-    np.testing.assert_allclose(curves[0].get_ydata(), curve["ratios"])
+    curve = curves[0]
+    np.testing.assert_allclose(lines[0].get_xdata(), curve.radii)
+    np.testing.assert_allclose(lines[0].get_ydata(), curve.ratios)
     (vline,) = [a for a in drawn if a.get_gid() == "max-distance"]
-    assert vline.get_xdata()[0] == pytest.approx(curve["max_distance"], rel=1e-5)
+    assert vline.get_xdata()[0] == pytest.approx(curve.max_distance, rel=1e-5)
     assert vline.get_linestyle() == "--"
     marks = [a for a in drawn if a.get_gid() == "local-ratio"]
     assert len(marks) == 2
-    assert marks[0].get_ydata()[0] == pytest.approx(curve["local_ratio"])
-    assert marks[0].get_xdata()[0] < min(curve["radii"])  # at the left of every curve
+    assert marks[0].get_ydata()[0] == pytest.approx(curve.local_ratio)
+    assert marks[0].get_xdata()[0] < min(curve.radii)  # at the left of every curve
     assert sum(isinstance(a, PolyCollection) for a in drawn) == 2  # +-1 std bands
     _labels_ok(ax, "radius", "ratio")
 
@@ -264,16 +275,17 @@ def test_contraction_one_line_per_model_with_marks(dirs):
 def test_activation_histogram_and_sat_bars(dirs):
     fig = _fig()
     ax1, ax2 = fig.subplots(1, 2)
-    drawn = plot_activation_histogram(ax1, [dirs["cae"], dirs["dae"]], ["cae", "dae"])
+    sats = [_summary(dirs[n]).saturation for n in ("cae", "dae")]
+    drawn = plot_activation_histogram(ax1, sats, ["cae", "dae"])
     steps = [a for a in drawn if a.get_gid() == "activation-hist"]
     assert len(steps) == 2
-    counts = load_analysis(dirs["cae"]).summary["saturation"]["activation_histogram"]["counts"]
+    counts = sats[0].activation_counts
     np.testing.assert_allclose(steps[0].get_data().values, 100 * np.array(counts) / sum(counts))
     assert ax1.get_xlim() == (0, 1)
     _labels_ok(ax1, "activation")
 
-    bars, *texts = plot_sat_bars(ax2, [dirs["cae"], dirs["dae"]], ["cae", "dae"])
-    sat = [load_analysis(dirs[n]).summary["saturation"]["mean_fraction"] for n in ("cae", "dae")]
+    bars, *texts = plot_sat_bars(ax2, sats, ["cae", "dae"])
+    sat = [s.mean_fraction for s in sats]
     np.testing.assert_allclose([p.get_height() for p in bars], 100 * np.array(sat))
     assert [t.get_text() for t in texts] == [f"{100 * v:.1f}%" for v in sat]
     _labels_ok(ax2, "SAT")
@@ -282,8 +294,8 @@ def test_activation_histogram_and_sat_bars(dirs):
 
 def test_unit_saturation_sorted(dirs):
     ax = _fig().add_subplot()
-    bars, mean_line = plot_unit_saturation(ax, dirs["dae"], "dae")
-    per_unit = load_analysis(dirs["dae"]).summary["saturation"]["per_unit"]
+    per_unit = _summary(dirs["dae"]).saturation.per_unit
+    bars, mean_line = plot_unit_saturation(ax, _summary(dirs["dae"]).saturation, "dae")
     heights = np.array([p.get_height() for p in bars])
     assert len(heights) == len(per_unit) == 16
     np.testing.assert_allclose(heights, 100 * np.sort(per_unit)[::-1])
@@ -291,20 +303,36 @@ def test_unit_saturation_sorted(dirs):
     _labels_ok(ax, "unit", "saturat")
 
 
-def test_angle_distributions_need_truth(dirs):
+def test_angle_distributions(dirs):
     ax = _fig().add_subplot()
-    drawn = plot_angle_distributions(ax, dirs["cae"], "cae")
+    pts = load_analysis(dirs["cae"]).points
+    cae, pca = pts["angle_cae_deg"], pts["angle_local_pca_deg"]
+    drawn = plot_angle_distributions(ax, cae, pca, "cae", k=2)
     hists = [a for a in drawn if a.get_gid() == "angle-hist"]
     assert len(hists) == 2
-    pts = load_analysis(dirs["cae"]).points
     np.testing.assert_allclose(hists[0].get_data().values.sum(), 100)
     medians = [a.get_xdata()[0] for a in drawn if a.get_gid() == "angle-median"]
-    np.testing.assert_allclose(
-        medians, [np.median(pts["angle_cae_deg"]), np.median(pts["angle_local_pca_deg"])]
-    )
+    np.testing.assert_allclose(medians, [np.median(cae), np.median(pca)])
     _labels_ok(ax, "degrees")
-    with pytest.raises(ValueError, match="no angles to true tangents"):
-        plot_angle_distributions(_fig().add_subplot(), dirs["digits"], "digits")
+    with pytest.raises(ValueError, match="no finite angle"):
+        plot_angle_distributions(_fig().add_subplot(), np.full(3, np.nan), pca, "cae")
+
+
+# ---------------------------------------------------------------- colours
+
+
+def test_each_model_name_keeps_its_colour():
+    assert model_color("cae") == model_color("cae lam=0.1") == MODEL_COLORS["cae"]
+    assert model_color("dae") == model_color("dae-g")
+    assert model_colors(["dae", "cae"]) == [MODEL_COLORS["dae"], MODEL_COLORS["cae"]]
+    assert model_colors(["cae"]) == model_colors(["ae", "cae"])[1:]  # whoever is beside it
+    known = {MODEL_COLORS[n] for n in ("cae", "dae", "ae", "rcae", "cae-h", "dae-b", "dae-sp")}
+    assert len(known) == 7  # distinct names, distinct colours
+    mine = model_colors(["mine", "cae", "yours"])  # unknown labels avoid the known colours
+    assert mine[1] == MODEL_COLORS["cae"] and len(set(mine)) == 3
+    ax = _fig().add_subplot()
+    drawn = plot_sweep(ax, [SweepSeries("cae", "lam", [0.1], [1.0], [1.0], [1.0]).line([1.0])], "y")
+    assert drawn[0].lines[0].get_color() == MODEL_COLORS["cae"]
 
 
 # ---------------------------------------------------------------- draw_all
@@ -338,7 +366,8 @@ def test_draw_all_writes_every_figure_that_applies(dirs, tmp_path):
     for p in paths:
         data = p.read_bytes()
         assert data.startswith(PNG_MAGIC) and len(data) > 5_000, (p, len(data))
-    assert any("angles_digits" in n for n in notes)  # no truth for digits: a note, no figure
+    (note,) = [n for n in notes if "angles_digits" in n]  # no truth for digits: a note
+    assert "the data has no truth" in note
 
 
 def test_draw_all_skips_missing_fields_with_a_note(dirs, tmp_path):
@@ -355,8 +384,8 @@ def test_draw_all_skips_missing_fields_with_a_note(dirs, tmp_path):
     )
     summary = json.loads((d / "summary.json").read_text())
     for key in ("mean", "q10", "q50", "q90"):  # as if analysed with full_spectrum=False
-        summary["singular_values"].pop(key)
-    summary["contraction_curve"]["ratios"] = [None] * len(summary["contraction_curve"]["radii"])
+        summary["spectrum"][key] = None
+    summary["contraction"]["ratios"] = [None] * len(summary["contraction"]["radii"])
     (d / "summary.json").write_text(json.dumps(summary))
 
     notes: list[str] = []
@@ -370,10 +399,130 @@ def test_draw_all_skips_missing_fields_with_a_note(dirs, tmp_path):
     notes.clear()
     paths = draw_all([d, dirs["dae"]], tmp_path / "both", dpi=40, log=notes.append)
     stems = {p.stem for p in paths}
-    assert {"spectrum", "contraction", "tangent_field_dae", "angles_dae"} <= stems
-    assert not {"tangent_field_cae", "angles_cae"} & stems
-    assert any("spectrum of cae left out" in n for n in notes)
+    assert {"contraction", "tangent_field_dae", "angles_dae"} <= stems
+    assert not {"tangent_field_cae", "angles_cae", "spectrum"} & stems
+    (spectrum,) = [n for n in notes if n.startswith("skipped spectrum")]
+    assert "cae: no full spectrum" in spectrum
+    assert "dae: the spectrum has only 3 singular value(s)" in spectrum  # d_x = 3: a table
+
+    # beside a full digits spectrum, the others are left out of the overlay with a note
+    notes.clear()
+    paths = draw_all([d, dirs["digits"]], tmp_path / "digits", dpi=40, log=notes.append)
+    assert "spectrum" in {p.stem for p in paths}
+    assert any(n.startswith("note: spectrum: left out cae: no full spectrum") for n in notes)
     assert any(n.startswith("note: contraction: left out cae") for n in notes)
+
+
+def test_draw_all_says_when_points_csv_is_missing(dirs, tmp_path):
+    d = tmp_path / "cae"
+    shutil.copytree(dirs["cae"], d)
+    (d / "points.csv").unlink()
+    notes: list[str] = []
+    paths = draw_all([d, dirs["dae"]], tmp_path / "figs", dpi=40, log=notes.append)
+    assert "skipped angles_cae: points.csv is missing" in notes
+    assert "note: angles: left out cae: points.csv is missing" in notes
+    assert not any("no truth" in n for n in notes)
+    assert {"angles", "angles_dae", "tangent_field_cae"} <= {p.stem for p in paths}
+
+
+def test_draw_all_draws_each_figure_once(dirs, tmp_path, monkeypatch):
+    """Which directories an overlay can show is decided from the data, not by drawing."""
+    from manifold_cae.plots import figures
+
+    calls: dict[str, int] = {}
+
+    def counted(fn):
+        def wrapper(*args, **kw):
+            calls[fn.__name__] = calls.get(fn.__name__, 0) + 1
+            return fn(*args, **kw)
+
+        return wrapper
+
+    for name in ("plot_contraction", "plot_count_histogram", "plot_activation_histogram",
+                 "plot_sat_bars", "plot_angle_overlay", "plot_spectrum"):  # fmt: skip
+        monkeypatch.setattr(figures, name, counted(getattr(figures, name)))
+    d = tmp_path / "cae"
+    shutil.copytree(dirs["cae"], d)
+    summary = json.loads((d / "summary.json").read_text())
+    summary["contraction"]["ratios"] = [None] * len(summary["contraction"]["radii"])
+    (d / "summary.json").write_text(json.dumps(summary))
+    models = [d, dirs["dae"], dirs["digits"], dirs["digits-dae"]]
+    draw_all(models, tmp_path / "figs", dpi=30, log=lambda _: None)
+    assert calls == {
+        "plot_contraction": 1,
+        "plot_count_histogram": 1,
+        "plot_activation_histogram": 1,
+        "plot_sat_bars": 1,
+        "plot_angle_overlay": 1,
+        "plot_spectrum": 2,  # one call per line (the digits models), each drawn once
+    }
+
+
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ("{}", "schema"),
+        ("[]", "holds list"),
+        ("not json", "corrupt"),
+        (None, "n_points must be an integer"),  # a string where a number belongs
+        ("count.mean", "expected a number"),
+        ("provenance.n_data", "malformed provenance"),
+    ],
+)
+def test_draw_all_rejects_a_broken_summary_with_a_data_error(dirs, tmp_path, text, match):
+    d = tmp_path / "cae"
+    shutil.copytree(dirs["cae"], d)
+    if text is None or "." in text:
+        summary = json.loads((d / "summary.json").read_text())
+        section, key = text.split(".") if text else (None, "n_points")
+        (summary[section] if section else summary)[key] = "twelve"
+        text = json.dumps(summary)
+    (d / "summary.json").write_text(text)
+    with pytest.raises(DataError, match=match) as e:
+        draw_all([d], tmp_path / "figs", log=lambda _: None)
+    assert "summary.json" in str(e.value) and "\n" not in str(e.value)
+    assert not (tmp_path / "figs").exists()
+
+
+def _truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def _scramble(path: Path) -> None:  # a valid zip in which one member is not an array
+    with np.load(path) as z:
+        arrays = {k: z[k] for k in z.files}
+    with zipfile.ZipFile(path, "w") as z:
+        for k, v in arrays.items():
+            buf = io.BytesIO()
+            np.save(buf, v)
+            z.writestr(f"{k}.npy", b"not an array at all" if k == "tangents" else buf.getvalue())
+
+
+def _reshape(path: Path) -> None:  # arrays of the wrong shape
+    with np.load(path) as z:
+        arrays = {k: z[k] for k in z.files}
+    np.savez(path, **{**arrays, "tangents": arrays["tangents"][:, 0]})
+
+
+@pytest.mark.parametrize(
+    "file, damage",
+    [
+        ("spectra.npz", _truncate),
+        ("spectra.npz", _scramble),
+        ("spectra.npz", _reshape),
+        ("spectra.npz", lambda p: p.write_bytes(b"")),
+        ("points.csv", lambda p: p.write_text(p.read_text().replace("\n", ",1\n", 3))),  # ragged
+        ("points.csv", lambda p: p.write_text(p.read_text().replace("\n", "\nabc,", 2))),
+        ("points.csv", lambda p: p.write_bytes(b"\xff\xfe\x00bad")),
+    ],
+)
+def test_draw_all_rejects_corrupt_arrays_with_a_data_error(dirs, tmp_path, file, damage):
+    d = tmp_path / "cae"
+    shutil.copytree(dirs["cae"], d)
+    damage(d / file)
+    with pytest.raises(DataError) as e:
+        draw_all([d], tmp_path / "figs", log=lambda _: None)
+    assert file in str(e.value) and "\n" not in str(e.value)
 
 
 def test_draw_all_validates_its_arguments(dirs, tmp_path):
@@ -408,9 +557,8 @@ def test_draw_all_chosen_indices_and_labels_svg(dirs, tmp_path):
 
 def test_angle_overlay_draws_one_histogram_per_model_and_the_reference(tmp_path):
     import manifold_cae as mc
-    from manifold_cae import plots
     from manifold_cae.analysis import analyze
-    from manifold_cae.report import load_analysis, write_analysis
+    from manifold_cae.report import write_analysis
 
     ds = mc.load_dataset("circle:n_samples=200,noise=0.01", seed=0)
     dirs = []
@@ -424,11 +572,41 @@ def test_angle_overlay_draws_one_histogram_per_model_and_the_reference(tmp_path)
         write_analysis(res, tmp_path / kind)
         dirs.append(load_analysis(tmp_path / kind))
     fig = Figure()
-    drawn = plots.plot_angle_overlay(fig.add_subplot(), dirs, ["ae", "cae"])
+    angles = [d.points["angle_cae_deg"] for d in dirs]
+    ref = dirs[0].points["angle_local_pca_deg"]
+    drawn = plots.plot_angle_overlay(fig.add_subplot(), angles, ["ae", "cae"], reference=ref)
     assert len(drawn) == 3
+    np.testing.assert_allclose(drawn[2].get_data().values.sum(), 100)
     labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert labels[0].startswith("ae") and labels[2].startswith("local PCA")
+    assert drawn[1].get_edgecolor()[:3] == pytest.approx((0.0, 0x72 / 255, 0xB2 / 255))  # cae
     paths = plots.draw_all(
         [tmp_path / "ae", tmp_path / "cae"], tmp_path / "figs", log=lambda m: None
     )
     assert tmp_path / "figs" / "angles.png" in paths
+
+
+# ---------------------------------------------------------------- sweep
+
+
+def test_sweep_draws_mean_and_std_over_seeds(tmp_path):
+    cae = SweepSeries(
+        model="cae", parameter="lam", values=[0.1, 0.1, 1.0, 1.0],
+        count_mean=[2.0, 4.0, 1.0, 1.0], sat_percent=[10.0, 20.0, 50.0, 70.0],
+        angle_mean=[None, None, None, None],
+    )  # fmt: skip
+    dae = SweepSeries("dae", "noise", [0.1, 0.3], [3.0, 2.0], [5.0, 6.0], [10.0, float("nan")])
+    ax = _fig().add_subplot()
+    cae_bars, _ = plot_sweep(ax, [cae.line(cae.count_mean), dae.line(dae.count_mean)], "n")
+    assert isinstance(cae_bars, ErrorbarContainer)
+    line = cae_bars.lines[0]
+    np.testing.assert_allclose(np.asarray(line.get_xdata(), float), [0.1, 1.0])
+    np.testing.assert_allclose(
+        np.asarray(line.get_ydata(), float), [3.0, 1.0]
+    )  # mean over the two seeds
+    assert line.get_color() == MODEL_COLORS["cae"]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["cae (vs λ)", "dae (vs noise)"]
+    with pytest.raises(ValueError, match="no swept run"):
+        plot_sweep(_fig().add_subplot(), [cae.line(cae.angle_mean)], "angle")
+    path = draw_sweep([cae, dae], tmp_path, dpi=30)
+    assert path == tmp_path / "sweep.png" and path.read_bytes().startswith(PNG_MAGIC)

@@ -26,12 +26,16 @@ class ContractionCurve(NamedTuple):
     max_distance: float  # largest pairwise distance in the data used for the grid
 
 
-def max_pairwise_distance(x: Tensor, *, max_points: int = 4000) -> float:
+DISTANCE_POINTS = 4000  # points that set the contraction grid's largest radius
+DISTANCE_BLOCK = 512  # rows per cdist block: bounds memory at 512 x max_points distances
+
+
+def max_pairwise_distance(x: Tensor, *, max_points: int = DISTANCE_POINTS) -> float:
     """Largest pairwise Euclidean distance among the first ``max_points`` rows of x, (n, d)."""
     x = x[:max_points]
     best = 0.0
-    for i in range(0, x.shape[0], 512):
-        best = max(best, float(torch.cdist(x[i : i + 512], x).max()))
+    for i in range(0, x.shape[0], DISTANCE_BLOCK):
+        best = max(best, float(torch.cdist(x[i : i + DISTANCE_BLOCK], x).max()))
     return best
 
 
@@ -104,12 +108,8 @@ def contraction_curve(
 ) -> ContractionCurve:
     """Mean contraction ratio at each radius.
 
-    Args:
-        model: the autoencoder.
-        x0: (n_points, n_features), the centres.
-        radii: (n_radii,), the sphere radii.
-        generator: source of the directions (one per centre, shared by the radii).
-        max_distance: recorded in the result (the grid's upper end, by default).
+    Args: as :func:`contraction_sums`, and ``max_distance``, recorded in the result
+    (the grid's upper end, by default).
 
     Returns:
         :class:`ContractionCurve`.

@@ -16,7 +16,6 @@ merges.
 from __future__ import annotations
 
 import copy
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -24,8 +23,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from manifold_cae import distributed
 from manifold_cae._version import __version__
-from manifold_cae.analysis.contraction import max_pairwise_distance
+from manifold_cae.analysis.contraction import DISTANCE_POINTS, max_pairwise_distance
+from manifold_cae.analysis.dimension import local_dimension
 from manifold_cae.analysis.local_pca import NeighbourIndex, local_pca_tangents
 from manifold_cae.analysis.metrics import REGISTRY, Chunk, Context, Metric
 from manifold_cae.analysis.spectra import FactoredJacobian, full_spectrum, top_singular
@@ -34,9 +35,9 @@ from manifold_cae.config import AnalysisConfig
 from manifold_cae.device import resolve_device
 from manifold_cae.errors import ConfigError, DataError
 from manifold_cae.models import Autoencoder
+from manifold_cae.progress import Progress
 
 DEFAULT_TOP_K = 10  # tangents per point when neither --top-k nor the manifold's dimension is known
-DISTANCE_POINTS = 4000  # reference points that set the contraction grid's largest radius
 _TOP_K_SALT = 0x7A  # keeps the top-k start blocks independent of other per-chunk draws
 
 
@@ -93,6 +94,18 @@ def _check_inputs(model: Autoencoder, X: Any, tangents: Any, config: AnalysisCon
     return rank
 
 
+def load_rows(X: Any, idx: np.ndarray) -> np.ndarray:
+    """X[idx] in the order of ``idx`` (read in sorted order, as a memmap likes), all finite."""
+    rows = np.asarray(X[np.sort(idx)])[np.argsort(np.argsort(idx))]
+    bad = ~np.isfinite(rows).all(axis=1)
+    if bad.any():
+        raise DataError(
+            f"data row {int(idx[np.argmax(bad)])} holds NaN or inf; remove or impute "
+            "such rows before analysing"
+        )
+    return rows
+
+
 def sample_points(n_total: int, points: int | None, seed: int) -> np.ndarray:
     """The analysed rows in a random order, so that any prefix is a random sample, (n,)."""
     if points is None or points >= n_total:
@@ -101,11 +114,29 @@ def sample_points(n_total: int, points: int | None, seed: int) -> np.ndarray:
     return rng.permutation(np.sort(rng.choice(n_total, size=points, replace=False)))
 
 
+def pilot_dimension(
+    model: Autoencoder, X: Any, indices: np.ndarray, config: AnalysisConfig, rank: int,
+    device: torch.device,
+) -> int:  # fmt: skip
+    """The median local dimension at the first chunk of points: the tangents' k when unknown."""
+    rows = load_rows(X, indices[: config.chunk_size])
+    x = torch.as_tensor(rows).to(device, next(model.parameters()).dtype)
+    op = FactoredJacobian(model, x)
+    with torch.no_grad():
+        if config.full_spectrum:
+            sigma = full_spectrum(op, exact=config.exact)
+        else:
+            gen = chunk_generator(config.seed, _TOP_K_SALT, -1, device)
+            sigma = top_singular(op, min(DEFAULT_TOP_K, rank), generator=gen).values
+    d = local_dimension(sigma, config.dimension_method)  # type: ignore[arg-type]
+    return int(min(rank, max(1, round(float(d.double().median())))))
+
+
 def _context(
     model: Autoencoder, config: AnalysisConfig, n: int, rank: int, k_true: int | None,
-    ref: np.ndarray, device: torch.device,
+    ref: np.ndarray, device: torch.device, pilot_k: int | None,
 ) -> Context:  # fmt: skip
-    top_k = config.top_k or k_true or min(DEFAULT_TOP_K, rank)
+    top_k = config.top_k or k_true or pilot_k or min(DEFAULT_TOP_K, rank)
     if k_true is not None and top_k < k_true:
         raise ConfigError(f"top_k={top_k} is below the manifold dimension {k_true}")
     dtype = next(model.parameters()).dtype
@@ -120,6 +151,7 @@ def _context(
         k_true=k_true,
         n_store=min(config.store_points, n),
         max_distance=max_pairwise_distance(sample),
+        n_reference=len(ref),
         device=device,
     )
 
@@ -132,13 +164,7 @@ def _chunks(
     dtype = next(model.parameters()).dtype
     for start in starts:
         idx = indices[start : start + cfg.chunk_size]
-        rows = np.asarray(X[np.sort(idx)])[np.argsort(np.argsort(idx))]
-        bad = ~np.isfinite(rows).all(axis=1)
-        if bad.any():
-            raise DataError(
-                f"data row {int(idx[np.argmax(bad)])} holds NaN or inf; remove or impute "
-                "such rows before analysing"
-            )
+        rows = load_rows(X, idx)
         xc = torch.as_tensor(rows).to(device=ctx.device, dtype=dtype)
         op = FactoredJacobian(model, xc)
         gen = chunk_generator(cfg.seed, _TOP_K_SALT, start, ctx.device)
@@ -146,10 +172,14 @@ def _chunks(
             code = model.trace(xc)[-1]
             top = top_singular(op, ctx.top_k, generator=gen)
             sigma = full_spectrum(op, exact=cfg.exact) if cfg.full_spectrum else None
-        hood = neighbours.neighbourhoods(rows, cfg.pca_neighbors)
         truth = None
         if tangents is not None:
             truth = torch.as_tensor(np.asarray(tangents[idx]), dtype=torch.float64).mT
+        pca = pca_true_k = None
+        if ctx.local_pca:
+            hood = neighbours.neighbourhoods(rows, cfg.pca_neighbors)
+            pca = local_pca_tangents(hood, ctx.k_compare)
+            pca_true_k = None if truth is None else local_pca_tangents(hood, truth.shape[2])
         yield Chunk(
             start=start,
             x=xc,
@@ -157,8 +187,8 @@ def _chunks(
             code=code,
             top=top,
             sigma=sigma,
-            pca=local_pca_tangents(hood, ctx.k_compare),
-            pca_true_k=None if truth is None else local_pca_tangents(hood, truth.shape[2]),
+            pca=pca,
+            pca_true_k=pca_true_k,
             truth=truth,
         )
 
@@ -190,6 +220,12 @@ def analyze(
     """
     config = config or AnalysisConfig()
     rank = _check_inputs(model, X, tangents, config)
+    bad = [name for name, p in model.named_parameters() if not torch.isfinite(p).all()]
+    if bad:
+        raise DataError(
+            f"the model's weights hold NaN or inf ({', '.join(bad)}): its training diverged. "
+            "Analyse an earlier checkpoint, or retrain with a lower --lr or --lam"
+        )
     device = resolve_device(config.device)
     model = copy.deepcopy(model).to(device).eval()
     ref = np.asarray(X if reference is None else reference)
@@ -199,24 +235,54 @@ def analyze(
         )
     indices = sample_points(X.shape[0], config.points, config.seed)
     k_true = None if tangents is None else tangents.shape[1]
-    ctx = _context(model, config, len(indices), rank, k_true, ref, device)
-    metrics = [m(ctx) for m in REGISTRY.values() if m.applies(ctx)]
+    pilot_k = None
+    if config.top_k is None and k_true is None:
+        pilot_k = pilot_dimension(model, X, indices, config, rank, device)
+    ctx = _context(model, config, len(indices), rank, k_true, ref, device, pilot_k)
+    notes = [r for m in REGISTRY.values() if (r := m.skip_reason(ctx)) is not None]
+    if pilot_k is not None:
+        notes.append(
+            f"tangents per point: {pilot_k}, the median local dimension ({config.dimension_method})"
+            f" of the first {min(config.chunk_size, len(indices))} points; set --top-k to choose"
+        )
+    if not ctx.local_pca and k_true is not None:
+        notes.append(
+            f"local-PCA baseline skipped: it needs more than {max(ctx.k_compare, k_true)} "
+            f"reference points, and there are {ctx.n_reference}"
+        )
+    metrics = [m(ctx) for m in REGISTRY.values() if m.skip_reason(ctx) is None]
 
-    from tqdm.auto import tqdm
-
-    show = sys.stderr.isatty() if progress is None else progress
-    starts = range(0, len(indices), config.chunk_size)
-    bar = tqdm(starts, desc="analyse", unit="chunk", disable=not show)
+    world = distributed.current()
+    all_starts = range(0, len(indices), config.chunk_size)
+    starts = [all_starts[i] for i in distributed.my_share(len(all_starts), world)]
+    bar = Progress(starts, total=len(starts), desc="analyse", unit="chunk",
+                   enabled=progress if world.is_main else False)  # fmt: skip
     for chunk in _chunks(ctx, X, indices, tangents, NeighbourIndex(ref), bar):
         for m in metrics:
             m.update(chunk)
-    bar.close()
+    metrics = _merge_ranks(metrics, world)
     provenance = Provenance(__version__, model.config, config, n_data=X.shape[0])
-    return collect(metrics, ctx, indices, provenance)
+    return collect(metrics, ctx, indices, provenance, notes)
+
+
+def _merge_ranks(metrics: list[Metric], world: distributed.World) -> list[Metric]:
+    """Each rank saw its share of the chunks: merge everyone's accumulators, on every rank."""
+    if world.size == 1:
+        return metrics
+    states = distributed.all_gather([m.state() for m in metrics], world)
+    for i, m in enumerate(metrics):
+        for rank, theirs in enumerate(states):
+            if rank != world.rank:
+                m.merge(m.from_state(theirs[i]))
+    return metrics
 
 
 def collect(
-    metrics: list[Metric], ctx: Context, indices: np.ndarray, provenance: Provenance
+    metrics: list[Metric],
+    ctx: Context,
+    indices: np.ndarray,
+    provenance: Provenance,
+    notes: list[str] | tuple[str, ...] = (),
 ) -> AnalysisResult:
     """The result of accumulators that have seen (or merged) every chunk."""
     sections = {m.name: s for m in metrics if (s := m.result()) is not None}
@@ -225,5 +291,5 @@ def collect(
     for m in metrics:
         columns |= m.columns()
         arrays |= m.arrays()
-    summary = AnalysisSummary(len(indices), provenance, sections)
+    summary = AnalysisSummary(len(indices), provenance, sections, tuple(notes))
     return AnalysisResult(summary, indices, columns, arrays)

@@ -16,23 +16,14 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-import torch
 from torch import Tensor
 
-from manifold_cae.models import activation_slope
-
-TWO_SIDED = ("sigmoid", "tanh")
+from manifold_cae.activations import get_activation
 
 
 def unit_interval_view(activation: str, a: Tensor, h: Tensor) -> Tensor:
     """The activation on [0, 1] as the module docstring defines it; same shape as ``h``."""
-    if activation == "sigmoid":
-        return h
-    if activation == "tanh":
-        return (h + 1) / 2
-    if activation in ("softplus", "relu"):
-        return activation_slope(activation, a, h)
-    return torch.full_like(h, 0.5)  # linear: never saturated
+    return get_activation(activation).unit_interval(a, h)
 
 
 def saturated(
@@ -48,10 +39,7 @@ def saturated(
     Returns:
         bool, (n_samples, n_hidden).
     """
-    u = unit_interval_view(activation, a, h)
-    if activation in TWO_SIDED:
-        return (u < low) | (u > high)
-    return u < low
+    return get_activation(activation).saturated(a, h, low, high)
 
 
 class Saturation(NamedTuple):

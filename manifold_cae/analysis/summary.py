@@ -97,6 +97,7 @@ class AnalysisSummary:
     n_points: int  # points analysed
     provenance: Provenance
     sections: dict[str, Section] = field(default_factory=dict)  # metric name -> section
+    notes: tuple[str, ...] = ()  # what could not be measured here, and why
     schema_version: int = SCHEMA_VERSION
 
     def __getattr__(self, name: str) -> Any:
@@ -119,6 +120,7 @@ class AnalysisSummary:
     def to_json(self) -> dict[str, Any]:
         d: dict[str, Any] = {"schema_version": self.schema_version, "n_points": self.n_points}
         d |= {name: s.to_json() for name, s in self.sections.items()}
+        d["notes"] = list(self.notes)
         d["provenance"] = self.provenance.to_json()
         return _finite_or_null(d)
 
@@ -146,4 +148,7 @@ class AnalysisSummary:
             if metric.Result is not None and name in d:
                 sections[name] = metric.Result.from_json(d[name], where=f"{where}: {name}")
         provenance = Provenance.from_json(d.get("provenance"), where=f"{where}: provenance")
-        return cls(n_points, provenance, sections)
+        notes = d.get("notes", [])
+        if not isinstance(notes, list) or not all(isinstance(n, str) for n in notes):
+            raise DataError(f"{where}: notes must be a list of strings; got {notes!r}")
+        return cls(n_points, provenance, sections, tuple(notes))

@@ -10,6 +10,7 @@ from manifold_cae.analysis.metrics.angles import Angles, AngleSummary
 from manifold_cae.analysis.metrics.base import Chunk, Context, Metric, PerPoint, Section, Stats
 from manifold_cae.analysis.metrics.contraction import Contraction, ContractionSummary
 from manifold_cae.analysis.metrics.counts import CountAbove, CountSummary
+from manifold_cae.analysis.metrics.dimension import DimensionSummary, LocalDimension
 from manifold_cae.analysis.metrics.norms import Norms, NormSummary
 from manifold_cae.analysis.metrics.saturation import Saturation, SaturationSummary
 from manifold_cae.analysis.metrics.spectrum import Spectrum, SpectrumSummary
@@ -17,7 +18,8 @@ from manifold_cae.analysis.metrics.stored import Stored
 
 # Order is the order of summary sections and points.csv columns.
 REGISTRY: dict[str, type[Metric]] = {
-    m.name: m for m in (Spectrum, CountAbove, Norms, Saturation, Contraction, Angles, Stored)
+    m.name: m
+    for m in (Spectrum, CountAbove, LocalDimension, Norms, Saturation, Contraction, Angles, Stored)
 }
 
 __all__ = [
@@ -30,6 +32,8 @@ __all__ = [
     "ContractionSummary",
     "CountAbove",
     "CountSummary",
+    "DimensionSummary",
+    "LocalDimension",
     "Metric",
     "NormSummary",
     "Norms",

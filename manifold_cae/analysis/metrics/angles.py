@@ -31,39 +31,54 @@ class Angles(Metric):
 
     def __init__(self, ctx: Context) -> None:
         super().__init__(ctx)
-        n, truth = ctx.n_points, ctx.k_true is not None
+        n, truth, pca = ctx.n_points, ctx.k_true is not None, ctx.local_pca
         self.cae_truth = PerPoint(n) if truth else None
-        self.pca_truth = PerPoint(n) if truth else None
-        self.cae_pca = PerPoint(n)
+        self.pca_truth = PerPoint(n) if truth and pca else None
+        self.cae_pca = PerPoint(n) if pca else None
+
+    @classmethod
+    def skip_reason(cls, ctx: Context) -> str | None:
+        if ctx.local_pca or ctx.k_true is not None:
+            return None
+        return (
+            f"tangent angles skipped: the data hold no true tangents and local PCA needs more "
+            f"than {ctx.k_compare} reference points (there are {ctx.n_reference})"
+        )
+
+    def _parts(self) -> dict[str, PerPoint]:
+        parts = {
+            "angle_cae_deg": self.cae_truth,
+            "angle_local_pca_deg": self.pca_truth,
+            "angle_cae_vs_local_pca_deg": self.cae_pca,
+        }
+        return {name: p for name, p in parts.items() if p is not None}
 
     def update(self, chunk: Chunk) -> None:
         vectors = chunk.top.vectors.double().cpu()
-        self.cae_pca.set(chunk.positions, _degrees(vectors[:, :, : self.ctx.k_compare], chunk.pca))
-        if chunk.truth is not None and self.cae_truth is not None and self.pca_truth is not None:
-            k = chunk.truth.shape[2]
-            self.cae_truth.set(chunk.positions, _degrees(vectors[:, :, :k], chunk.truth))
-            self.pca_truth.set(chunk.positions, _degrees(chunk.pca_true_k, chunk.truth))
+        at = chunk.positions
+        if self.cae_pca is not None and chunk.pca is not None:
+            self.cae_pca.set(at, _degrees(vectors[:, :, : self.ctx.k_compare], chunk.pca))
+        if chunk.truth is not None and self.cae_truth is not None:
+            self.cae_truth.set(at, _degrees(vectors[:, :, : chunk.truth.shape[2]], chunk.truth))
+            if self.pca_truth is not None and chunk.pca_true_k is not None:
+                self.pca_truth.set(at, _degrees(chunk.pca_true_k, chunk.truth))
 
     def merge(self, other: Angles) -> None:
-        self.cae_pca.merge(other.cae_pca)
-        if self.cae_truth is not None and self.pca_truth is not None:
-            self.cae_truth.merge(other.cae_truth)  # type: ignore[arg-type]
-            self.pca_truth.merge(other.pca_truth)  # type: ignore[arg-type]
+        theirs = other._parts()
+        for name, part in self._parts().items():
+            part.merge(theirs[name])
 
     def result(self) -> AngleSummary:
-        truth = self.cae_truth is not None and self.pca_truth is not None
+        def stats(part: PerPoint | None) -> Stats | None:
+            return None if part is None else Stats.of(part.values)
+
         return AngleSummary(
             k=self.ctx.k_compare,
-            reference="truth" if truth else "local_pca",
-            cae=Stats.of(self.cae_truth.values) if self.cae_truth is not None else None,
-            local_pca=Stats.of(self.pca_truth.values) if self.pca_truth is not None else None,
-            cae_vs_local_pca=Stats.of(self.cae_pca.values),
+            reference="truth" if self.cae_truth is not None else "local_pca",
+            cae=stats(self.cae_truth),
+            local_pca=stats(self.pca_truth),
+            cae_vs_local_pca=stats(self.cae_pca),
         )
 
     def columns(self) -> dict[str, np.ndarray]:
-        cols = {}
-        if self.cae_truth is not None and self.pca_truth is not None:
-            cols["angle_cae_deg"] = self.cae_truth.values
-            cols["angle_local_pca_deg"] = self.pca_truth.values
-        cols["angle_cae_vs_local_pca_deg"] = self.cae_pca.values
-        return cols
+        return {name: part.values for name, part in self._parts().items()}

@@ -124,7 +124,13 @@ class Context:
     k_true: int | None  # dimension of the true tangent spaces, when known
     n_store: int  # the first n_store points keep their spectra and tangents
     max_distance: float  # largest pairwise distance in the reference data
+    n_reference: int  # points whose neighbourhoods give the local-PCA baseline
     device: torch.device
+
+    @property
+    def local_pca(self) -> bool:
+        """Whether the reference has enough points for k-dimensional local PCA."""
+        return self.n_reference > max(self.k_compare, self.k_true or 0)
 
 
 @dataclass(frozen=True)
@@ -137,12 +143,12 @@ class Chunk:
     code: LayerTrace  # pre-activations and activations of the code layer, (m, n_hidden)
     top: TopSingular  # (m, top_k) values, (m, n_features, top_k) vectors
     sigma: Tensor | None  # (m, rank) full spectrum, descending; None in top-k mode
-    pca: Tensor  # (m, n_features, k_compare) local-PCA bases, float64, CPU
+    pca: Tensor | None  # (m, n_features, k_compare) local-PCA bases, float64, CPU; None if skipped
     pca_true_k: Tensor | None  # (m, n_features, k_true) local-PCA bases at the true dimension
     truth: Tensor | None  # (m, n_features, k_true) true tangent bases, float64, CPU
 
     @property
-    def positions(self) -> slice:
+    def positions(self) -> slice:  # rows of this chunk among all analysed points
         return slice(self.start, self.start + self.x.shape[0])
 
 
@@ -163,6 +169,19 @@ class PerPoint:
         self.filled |= other.filled
 
 
+def _moved(v: Any, device: torch.device) -> Any:
+    """``v`` with every tensor inside it (dicts, plain objects) on ``device``."""
+    if isinstance(v, Tensor):
+        return v.to(device)
+    if isinstance(v, dict):
+        return {k: _moved(x, device) for k, x in v.items()}
+    if hasattr(v, "__dict__") and not isinstance(v, type):
+        clone = object.__new__(type(v))
+        clone.__dict__.update({k: _moved(x, device) for k, x in vars(v).items()})
+        return clone
+    return v
+
+
 class Metric:
     """A streaming accumulator. Subclasses set ``name`` and ``Result``."""
 
@@ -173,12 +192,25 @@ class Metric:
         self.ctx = ctx
 
     @classmethod
-    def applies(cls, ctx: Context) -> bool:
-        """Whether this metric means anything for this analysis."""
-        return True
+    def skip_reason(cls, ctx: Context) -> str | None:
+        """Why this metric cannot be measured in this analysis, or None if it can."""
+        return None
 
     def update(self, chunk: Chunk) -> None:
         raise NotImplementedError
+
+    def state(self) -> dict[str, Any]:
+        """What another process needs to merge this accumulator: its data, on the CPU."""
+        cpu = torch.device("cpu")
+        return {k: _moved(v, cpu) for k, v in vars(self).items() if k != "ctx"}
+
+    def from_state(self, state: dict[str, Any]) -> Self:
+        """An accumulator of this kind, in this process's context, holding ``state``."""
+        other = object.__new__(type(self))
+        other.ctx = self.ctx
+        for k, v in state.items():
+            setattr(other, k, _moved(v, self.ctx.device))
+        return other
 
     def merge(self, other: Self) -> None:
         raise NotImplementedError

@@ -36,6 +36,15 @@ class Contraction(Metric):
         self.radii = default_radii(ctx.max_distance, ctx.config.n_radii)
         self.sums = ContractionSums(np.zeros((3, len(self.radii))), 0.0)
 
+    @classmethod
+    def skip_reason(cls, ctx: Context) -> str | None:
+        if ctx.max_distance > 0:
+            return None
+        return (
+            "contraction curve skipped: every reference point is the same point (largest "
+            "pairwise distance 0), so there is no radius to probe"
+        )
+
     def update(self, chunk: Chunk) -> None:
         m = min(chunk.x.shape[0], self.n_centres - chunk.start)
         if m <= 0:

@@ -19,9 +19,10 @@ class Stored(Metric):
         self.parts: dict[str, PerPoint] = {
             "inputs": PerPoint(m, d),
             "tangents": PerPoint(m, ctx.top_k, d),  # right singular vectors, rows
-            "pca_tangents": PerPoint(m, ctx.k_compare, d),
             "top_values": PerPoint(m, ctx.top_k),
         }
+        if ctx.local_pca:
+            self.parts["pca_tangents"] = PerPoint(m, ctx.k_compare, d)
         if ctx.config.full_spectrum:
             self.parts["singular_values"] = PerPoint(m, r)
         if ctx.k_true is not None:
@@ -35,7 +36,7 @@ class Stored(Metric):
         values: dict[str, Tensor | None] = {
             "inputs": chunk.x,
             "tangents": chunk.top.vectors.mT,
-            "pca_tangents": chunk.pca.mT,
+            "pca_tangents": None if chunk.pca is None else chunk.pca.mT,
             "top_values": chunk.top.values,
             "singular_values": chunk.sigma,
             "true_tangents": None if chunk.truth is None else chunk.truth.mT,

@@ -1,0 +1,44 @@
+"""Local dimension from a singular-value spectrum, with no fixed threshold.
+
+The count of sigma > 1 depends on the data's scale: multiply the inputs by 10
+and every singular value falls tenfold. The rules here look at the shape of
+the spectrum instead, so they do not change when it is scaled:
+
+- ``log-gap``: the largest drop between neighbouring singular values on a
+  log scale, log sigma_i - log sigma_{i+1}; the dimension is the i before it.
+  A CAE that has found a d-dimensional manifold keeps d directions and
+  flattens the rest, which is exactly such a drop.
+- ``relative``: the count of singular values above ``RELATIVE_CUT`` * sigma_1.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from torch import Tensor
+
+DimensionMethod = Literal["log-gap", "relative"]
+DIMENSION_METHODS: tuple[str, ...] = ("log-gap", "relative")
+RELATIVE_CUT = 0.1  # "relative": a direction counts if sigma > 0.1 sigma_1
+_FLOOR = 1e-30  # below this a singular value is taken as zero (log of 0)
+
+
+def local_dimension(sigma: Tensor, method: DimensionMethod = "log-gap") -> Tensor:
+    """The dimension each spectrum suggests.
+
+    Args:
+        sigma: (n_samples, r) singular values, descending, r >= 1.
+        method: ``log-gap`` or ``relative`` (module docstring).
+
+    Returns:
+        (n_samples,) int64 in [1, r] (``log-gap`` with r = 1 gives 1).
+    """
+    if method == "relative":
+        return (sigma > RELATIVE_CUT * sigma[:, :1]).sum(1).clamp_min(1)
+    if method != "log-gap":
+        raise ValueError(f"method must be one of {', '.join(DIMENSION_METHODS)}; got {method!r}")
+    if sigma.shape[1] == 1:
+        return torch.ones(sigma.shape[0], dtype=torch.int64, device=sigma.device)
+    logs = sigma.double().clamp_min(_FLOOR).log()
+    return (logs[:, :-1] - logs[:, 1:]).argmax(dim=1) + 1

@@ -1,0 +1,70 @@
+"""torch.distributed plumbing for runs launched by ``torchrun``: which rank am I, and merging.
+
+Nothing here starts processes: ``torchrun --nproc-per-node N -m manifold_cae ...``
+does, and sets RANK / WORLD_SIZE / MASTER_ADDR in each process's environment.
+:func:`init_from_env` joins that group (gloo on CPU, nccl on CUDA). A process
+that was not launched so is rank 0 of a world of one, and every function here
+is then a no-op, so the library never needs a second code path.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass(frozen=True)
+class World:
+    """This process's place in the group."""
+
+    rank: int = 0
+    size: int = 1
+    backend: str | None = None  # "gloo" or "nccl"; None for a single process
+
+    @property
+    def is_main(self) -> bool:
+        """Rank 0 writes every file; the others only compute."""
+        return self.rank == 0
+
+
+def current() -> World:
+    """The group this process belongs to (a world of one if none was initialised)."""
+    if dist.is_available() and dist.is_initialized():
+        return World(dist.get_rank(), dist.get_world_size(), dist.get_backend())
+    return World()
+
+
+def init_from_env(device: str = "cpu") -> World:
+    """Join the group ``torchrun`` describes in the environment, if there is one.
+
+    Args:
+        device: the run's device; a CUDA device selects nccl and this rank's
+            LOCAL_RANK card, anything else gloo.
+    """
+    size = int(os.environ.get("WORLD_SIZE", "1"))
+    if size > 1 and dist.is_available() and not dist.is_initialized():
+        cuda = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
+        if cuda:
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+        dist.init_process_group(backend="nccl" if cuda else "gloo")
+    return current()
+
+
+def my_share(n_items: int, world: World | None = None) -> list[int]:
+    """The item numbers this rank handles: every world.size-th, starting at its rank."""
+    world = world or current()
+    return list(range(world.rank, n_items, world.size))
+
+
+def all_gather(obj: Any, world: World | None = None) -> list[Any]:
+    """Every rank's ``obj``, in rank order, on every rank (pickled over the group)."""
+    world = world or current()
+    if world.size == 1:
+        return [obj]
+    out: list[Any] = [None] * world.size
+    dist.all_gather_object(out, obj)
+    return out

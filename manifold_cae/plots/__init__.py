@@ -1,0 +1,55 @@
+"""Figures of an analysis: tangents, spectra, counts, contraction, saturation, angles, sweeps.
+
+This is the only package of manifold_cae that imports matplotlib. It never
+touches pyplot's global state: figures are :class:`matplotlib.figure.Figure`
+objects, so it works headless (Agg) and in threads.
+
+Every ``plot_*`` function draws into an ``ax`` (or a ``fig`` for multi-panel
+figures) from arrays or typed summary sections, and returns the artists it
+drew, so plots compose and can be tested. Non-finite points are never
+drawn: the functions drop them and raise ``ValueError`` when nothing finite
+is left. :func:`draw_all` loads analysis directories (see
+:mod:`manifold_cae.report`) and writes every figure that applies; one that
+can't be drawn is skipped with a one-line note.
+
+Modules: :mod:`.style` (palette, one colour per model name, shared helpers),
+:mod:`.tangents`, :mod:`.spectra` (spectrum, count histogram),
+:mod:`.contraction`, :mod:`.saturation`, :mod:`.angles`, :mod:`.sweep` and
+:mod:`.figures` (``draw_all``: which figures for which directories, files).
+"""
+
+from manifold_cae.plots.angles import plot_angle_distributions, plot_angle_overlay
+from manifold_cae.plots.contraction import plot_contraction
+from manifold_cae.plots.figures import draw_all
+from manifold_cae.plots.saturation import (
+    plot_activation_histogram,
+    plot_sat_bars,
+    plot_unit_saturation,
+)
+from manifold_cae.plots.spectra import plot_count_histogram, plot_spectrum
+from manifold_cae.plots.style import FORMATS, MODEL_COLORS, OKABE_ITO, model_color, model_colors
+from manifold_cae.plots.sweep import SweepLine, SweepSeries, draw_sweep, plot_sweep
+from manifold_cae.plots.tangents import plot_tangent_field, plot_tangent_images
+
+__all__ = [
+    "FORMATS",
+    "MODEL_COLORS",
+    "OKABE_ITO",
+    "SweepLine",
+    "SweepSeries",
+    "draw_all",
+    "draw_sweep",
+    "model_color",
+    "model_colors",
+    "plot_activation_histogram",
+    "plot_angle_distributions",
+    "plot_angle_overlay",
+    "plot_contraction",
+    "plot_count_histogram",
+    "plot_sat_bars",
+    "plot_spectrum",
+    "plot_sweep",
+    "plot_tangent_field",
+    "plot_tangent_images",
+    "plot_unit_saturation",
+]
