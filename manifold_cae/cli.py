@@ -206,7 +206,7 @@ def datasets_cmd() -> None:
 
 @main.command("train")
 @_data_option("Data set: a name from 'manifold-cae datasets', mnist:DIR, or a .npy/.csv/.npz file.")
-@_out_option("Run directory for model.safetensors, train_state.safetensors and history.json.")
+@_out_option("Run directory for model.safetensors (the checkpoint) and history.json.")
 @_options(ObjectiveConfig, skip=("lam",))
 @_per_layer_option(ObjectiveConfig, "lam")
 @_options(ArchitectureConfig)
@@ -269,6 +269,8 @@ def train_cmd(ctx: click.Context, data_spec: str, out_dir: Path, config_file: Pa
             if k in last
         )
         what = "a stack of " if training.stacked else ""
+        if resume and not training.stacked:
+            click.echo(f"resumed at epoch {result.start_epoch}, trained to {training.epochs}")
         click.echo(
             f"trained {what}{objective.kind} on {ds.name} for {len(result.history)} epochs: "
             f"{summary}"

@@ -3,8 +3,11 @@
 Randomness comes from three generators, all derived from ``training.seed``:
 the initial weights (``seed``), the shuffling (``seed + 1``) and the
 corruption noise / Hutchinson probes (``seed + 2``). Weights, optimizer
-moments and both training generators are checkpointed after every epoch, so a
-resumed run reproduces an uninterrupted one bit for bit on CPU.
+moments, both training generators and the history are checkpointed together,
+in one atomic file, after every epoch (see :mod:`manifold_cae.checkpoint`), so
+a resumed run reproduces an uninterrupted one bit for bit on CPU, however the
+previous process ended. A run directory has one writer at a time
+(:mod:`manifold_cae.locks`).
 
 The loop only needs ``X[indices]`` from the data, so a ``numpy.memmap`` works
 as well as an in-memory array.
@@ -13,7 +16,6 @@ as well as an in-memory array.
 from __future__ import annotations
 
 import copy
-import json
 import math
 import sys
 import time
@@ -25,15 +27,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from manifold_cae._io import atomic_write_json
+from manifold_cae._io import remove_temporaries
 from manifold_cae.checkpoint import (
     HISTORY_FILE,
     MODEL_FILE,
-    STATE_FILE,
-    load_checkpoint,
-    load_train_state,
-    save_model,
-    save_train_state,
+    config_differences,
+    load_resume_state,
+    save_checkpoint,
 )
 from manifold_cae.config import (
     RunConfig,
@@ -45,6 +45,7 @@ from manifold_cae.config import (
 from manifold_cae.device import resolve_device
 from manifold_cae.errors import CheckpointError, ConfigError, DataError, DivergenceError
 from manifold_cae.jacobian import closed_form_available, encoder_frobenius_sq
+from manifold_cae.locks import directory_lock
 from manifold_cae.models import Autoencoder
 from manifold_cae.objectives import loss_terms, reconstruction_loss
 
@@ -60,6 +61,7 @@ class TrainResult:
     config: RunConfig
     history: list[dict[str, Any]] = field(default_factory=list)  # one record per epoch
     run_dir: Path | None = None
+    start_epoch: int = 0  # epochs already done when this call began (> 0 on resume)
 
 
 def init_model(config: RunConfig, *, dtype: torch.dtype = torch.float32) -> Autoencoder:
@@ -144,17 +146,12 @@ def mean_reconstruction(model: Autoencoder, x: Tensor, *, batch_size: int = 1024
 
 def check_resumable(saved: RunConfig, wanted: RunConfig, path: Path) -> None:
     """Everything but the epoch count (and device) must match to resume."""
-    a = replace(saved, training=replace(saved.training, epochs=1, device="cpu"))
-    b = replace(wanted, training=replace(wanted.training, epochs=1, device="cpu"))
-    if a != b:
-        diffs = [
-            f"{section}: saved {getattr(a, section)} vs requested {getattr(b, section)}"
-            for section in ("model", "objective", "training", "data")
-            if getattr(a, section) != getattr(b, section)
-        ]
+    diffs = config_differences(saved, wanted)
+    if diffs:
         raise CheckpointError(
             f"cannot resume {path}: the run was started with a different configuration "
-            f"({'; '.join(diffs)}). Only --epochs may change on resume"
+            f"(saved vs requested: {'; '.join(diffs)}). Only --epochs may change on resume; "
+            "start afresh with --overwrite, or choose another --out"
         )
 
 
@@ -177,8 +174,9 @@ def fit(
         model: initial weights (e.g. a pretrained stack); it must match
             ``config.model`` and is not modified. Default: a fresh
             initialisation from ``config.training.seed``.
-        out_dir: run directory; when given, a checkpoint and the history are
-            written atomically after every epoch.
+        out_dir: run directory; when given, it is locked for the call, and one
+            checkpoint file (weights, optimizer, generators, history) is replaced
+            atomically after every epoch.
         resume: continue the run saved in ``out_dir`` up to ``config.training.epochs``.
         overwrite: allow starting afresh in an ``out_dir`` that already holds a run.
         X_held_out: optional (n_held_out, n_features); its reconstruction loss is
@@ -189,8 +187,10 @@ def fit(
         :class:`TrainResult` with the trained model and the per-epoch history.
 
     Raises:
-        DivergenceError: the loss became NaN or inf. The last checkpoint on disk
-            is the last good epoch.
+        DivergenceError: the loss, the weights or any recorded number (held-out
+            reconstruction included) became NaN or inf. Nothing of that epoch is
+            saved: the checkpoint on disk is the last good epoch.
+        LockError: ``out_dir`` cannot be written, or another process is writing it.
     """
     tcfg, ocfg = config.training, config.objective
     if ocfg.penalty == "closed" and not closed_form_possible(config.model) and ocfg.kind in (
@@ -211,23 +211,45 @@ def fit(
     monitor = _gather(source, torch.arange(min(source.shape[0], MONITOR_POINTS)), device)
 
     run_dir = Path(out_dir) if out_dir is not None else None
-    state = _initial_state(config, model, device)
-    if run_dir is not None and resume:
-        state.epoch, state.history = _restore(run_dir, config, state)
-    elif run_dir is not None and (run_dir / MODEL_FILE).exists() and not overwrite:
-        raise CheckpointError(
-            f"{run_dir} already holds a run ({MODEL_FILE}); use --resume to continue it, "
-            f"--overwrite to replace it, or choose another --out"
-        )
+    if run_dir is None:
+        state = _initial_state(config, model, device)
+        return _loop(state, source, held, monitor, config, device, None, progress)
+    # The lock comes first: it checks that run_dir can be written before any work, and
+    # keeps a second writer out for as long as this one trains.
+    with directory_lock(run_dir):
+        for name in (MODEL_FILE, HISTORY_FILE):
+            remove_temporaries(run_dir / name)  # left by a writer killed mid-save
+        state = _initial_state(config, model, device)
+        if resume:
+            _restore(run_dir, config, state)
+        elif (run_dir / MODEL_FILE).exists() and not overwrite:
+            raise CheckpointError(
+                f"{run_dir} already holds a run ({MODEL_FILE}); use --resume to continue it, "
+                f"--overwrite to replace it, or choose another --out"
+            )
+        return _loop(state, source, held, monitor, config, device, run_dir, progress)
 
+
+def _loop(
+    state: TrainState,
+    source: Any,
+    held: Tensor | None,
+    monitor: Tensor,
+    config: RunConfig,
+    device: torch.device,
+    run_dir: Path | None,
+    progress: bool | None,
+) -> TrainResult:
+    """Train ``state`` from its epoch to ``config.training.epochs``, saving each epoch."""
+    tcfg, start = config.training, state.epoch
     show = sys.stderr.isatty() if progress is None else progress
     from tqdm.auto import tqdm  # progress bars only; keeps import of the module light
 
     bar = tqdm(
-        range(state.epoch, tcfg.epochs),
-        initial=state.epoch,
+        range(start, tcfg.epochs),
+        initial=start,
         total=tcfg.epochs,
-        desc=f"train {ocfg.kind}",
+        desc=f"train {config.objective.kind}",
         unit="epoch",
         disable=not show,
     )
@@ -236,13 +258,12 @@ def fit(
         record = {"epoch": epoch + 1, **train_epoch(state, source, config, device, run_dir)}
         state.model.eval()
         record["jacobian_norm"] = mean_jacobian_norm(state.model, monitor, seed=tcfg.seed)
-        finite = all(bool(torch.isfinite(p).all()) for p in state.model.parameters())
-        if not (finite and math.isfinite(record["jacobian_norm"])):
-            # The last step of the epoch blew the weights up: report it, save nothing.
-            _diverged(float("nan"), epoch, -1, config, run_dir, state.history)
         if held is not None:
             record["held_out_reconstruction"] = mean_reconstruction(state.model, held)
         record["seconds"] = time.perf_counter() - t0
+        # Every recorded number is checked before anything is saved, so a divergence
+        # seen only in one of them still leaves the last good epoch on disk.
+        _check_finite(record, state, config, run_dir)
         state.history.append(record)
         state.epoch = epoch + 1
         bar.set_postfix(
@@ -251,9 +272,16 @@ def fit(
             jac=f"{record['jacobian_norm']:.3g}",
         )
         if run_dir is not None:
-            _save(run_dir, state, config)
+            save_checkpoint(
+                run_dir,
+                model=state.model,
+                optimizer=state.optimizer,
+                generators={"shuffle": state.shuffle_gen, "noise": state.noise_gen},
+                config=config,
+                history=state.history,
+            )
     bar.close()
-    return TrainResult(state.model, config, state.history, run_dir)
+    return TrainResult(state.model, config, state.history, run_dir, start_epoch=start)
 
 
 @dataclass
@@ -322,13 +350,26 @@ def train_epoch(
     return sums
 
 
+def _check_finite(
+    record: dict[str, float], state: TrainState, config: RunConfig, run_dir: Path | None
+) -> None:
+    """Raise DivergenceError if the weights or any number in ``record`` is NaN or inf."""
+    bad = [(k, v) for k, v in record.items() if not math.isfinite(v)]
+    if not all(bool(torch.isfinite(p).all()) for p in state.model.parameters()):
+        bad.insert(0, ("weights", "non-finite"))  # the epoch's last step blew them up
+    if bad:
+        name, value = bad[0]
+        _diverged(value, record["epoch"] - 1, -1, config, run_dir, state.history, name)
+
+
 def _diverged(
-    value: float,
+    value: float | str,
     epoch: int,
     batch: int,
     config: RunConfig,
     run_dir: Path | None,
     history: list[dict[str, Any]],
+    quantity: str = "loss",
 ) -> None:
     last = len(history)
     where = (
@@ -337,53 +378,23 @@ def _diverged(
         else ""
     )
     raise DivergenceError(
-        f"training diverged: the loss became {value} at epoch {epoch + 1}"
-        f"{f', batch {batch}' if batch >= 0 else ' (after its last batch)'}"
+        f"training diverged: the {quantity.replace('_', ' ')} became {value} at epoch "
+        f"{epoch + 1}{f', batch {batch}' if batch >= 0 else ' (after its last batch)'}"
         f"{where}. Lower the learning rate (--lr, now {config.training.lr}) or the penalty "
         f"weight (--lam, now {config.objective.lam}), or check the data scale"
     )
 
 
-def _save(run_dir: Path, state: TrainState, config: RunConfig) -> None:
-    # State first, then weights: a crash in between leaves a state newer than the
-    # weights, which _restore detects by comparing epochs.
-    save_train_state(
-        run_dir / STATE_FILE,
-        optimizer=state.optimizer,
-        generators={"shuffle": state.shuffle_gen, "noise": state.noise_gen},
-        epoch=state.epoch,
-        config=config,
-    )
-    save_model(state.model, run_dir / MODEL_FILE, config=config, epoch=state.epoch)
-    atomic_write_json(run_dir / HISTORY_FILE, {"config": config.to_dict(), "epochs": state.history})
-
-
-def _restore(
-    run_dir: Path, config: RunConfig, train: TrainState
-) -> tuple[int, list[dict[str, Any]]]:
-    ckpt = load_checkpoint(run_dir)
-    state = load_train_state(run_dir / STATE_FILE)
+def _restore(run_dir: Path, config: RunConfig, train: TrainState) -> None:
+    """Load the run saved in ``run_dir`` into ``train``, refusing any other run's state."""
+    saved = load_resume_state(run_dir)
+    ckpt = saved.checkpoint
     check_resumable(ckpt.config, config, ckpt.path)
-    if state.epoch != ckpt.epoch:
-        raise CheckpointError(
-            f"cannot resume {run_dir}: {STATE_FILE} is at epoch {state.epoch} but "
-            f"{MODEL_FILE} at epoch {ckpt.epoch} (a write was interrupted); start afresh "
-            f"with --overwrite"
-        )
     train.model.load_state_dict(ckpt.model.state_dict())
-    train.optimizer.load_state_dict(state.optimizer_state)
+    train.optimizer.load_state_dict(saved.optimizer_state)
     try:
-        train.shuffle_gen.set_state(state.rng_states["shuffle"].clone())
-        train.noise_gen.set_state(state.rng_states["noise"].clone())
+        train.shuffle_gen.set_state(saved.rng_states["shuffle"].clone())
+        train.noise_gen.set_state(saved.rng_states["noise"].clone())
     except (KeyError, RuntimeError) as e:
-        raise CheckpointError(f"{run_dir / STATE_FILE} lacks a usable RNG state ({e})") from e
-    history: list[dict[str, Any]] = []
-    history_path = run_dir / HISTORY_FILE
-    if history_path.is_file():
-        try:
-            history = json.loads(history_path.read_text())["epochs"][: ckpt.epoch]
-        except (ValueError, KeyError, TypeError) as e:
-            raise CheckpointError(f"{history_path} is corrupt ({e}); cannot resume") from e
-    if not all(math.isfinite(r.get("loss", 0.0)) for r in history):
-        raise CheckpointError(f"{history_path} holds non-finite losses; cannot resume")
-    return ckpt.epoch, history
+        raise CheckpointError(f"{ckpt.path} lacks a usable RNG state ({e})") from e
+    train.epoch, train.history = ckpt.epoch, saved.history

@@ -1,5 +1,5 @@
 """Checkpoints: exact round trips, every corrupt-file path raising CheckpointError with the
-file's name, no unpickling, and atomic writes."""
+file's name, no unpickling, atomic writes, the one-file training unit and the 0.1 layout."""
 
 from __future__ import annotations
 
@@ -22,11 +22,13 @@ from manifold_cae import (
     ObjectiveConfig,
     RunConfig,
     TrainConfig,
+    fit,
     load_checkpoint,
     load_model,
     save_model,
 )
-from manifold_cae.checkpoint import load_train_state, save_train_state
+from manifold_cae.checkpoint import load_resume_state, read_history, save_checkpoint
+from manifold_cae.config import replace
 
 D_X = 6
 
@@ -244,15 +246,47 @@ def test_malformed_metadata_or_dtypes_raise_checkpoint_error(build, saved, tmp_p
 # ---------------------------------------------------------------- no pickle
 
 
-def test_loading_never_unpickles(saved, tmp_path, monkeypatch, generator):
-    model, cfg = make_run((5,), True, generator)
-    opt = torch.optim.Adam(model.parameters())
-    model(torch.randn(3, D_X, generator=generator)).square().sum().backward()
-    opt.step()
-    state_path = save_train_state(
-        tmp_path / "train_state.safetensors", optimizer=opt,
-        generators={"noise": generator}, epoch=3, config=cfg,
+def trained_state(generator, dtype=torch.float32, hidden=(5,)):
+    """A model, config and Adam optimizer after two steps, so the moments are non-trivial."""
+    model, cfg = make_run(hidden, True, generator, dtype)
+    x = torch.randn(4, D_X, generator=generator, dtype=dtype)
+    opt = torch.optim.Adam(model.parameters(), lr=0.1)
+    for _ in range(2):
+        opt.zero_grad()
+        model(x).square().sum().backward()
+        opt.step()
+    return model, cfg, opt, x
+
+
+def records(n: int) -> list[dict]:
+    return [{"epoch": i + 1, "loss": 1.0 / (i + 1)} for i in range(n)]
+
+
+def save_unit(run: Path, model, cfg, opt, generators=None, epochs=3) -> Path:
+    return save_checkpoint(
+        run, model=model, optimizer=opt, generators=generators or {}, config=cfg,
+        history=records(epochs),
     )  # fmt: skip
+
+
+def to_legacy_layout(run: Path) -> None:
+    """Rewrite a run as manifold_cae 0.1 wrote it: weights, train state and history apart."""
+    tensors, meta = read_raw(run / "model.safetensors")
+    common = {"format": "manifold_cae", "format_version": "1", "config": meta["config"],
+              "epoch": meta["epoch"], "package_version": "0.1.0"}  # fmt: skip
+    state = {k: v for k, v in tensors.items() if k.startswith(("optim.", "rng."))}
+    weights = {k: v for k, v in tensors.items() if k not in state}
+    save_file(weights, str(run / "model.safetensors"), metadata=common)
+    optim = {"param_groups": meta["param_groups"], "scalars": meta["scalars"]}
+    save_file(state, str(run / "train_state.safetensors"), metadata={**common, **optim})
+    history = {"config": json.loads(meta["config"]), "epochs": json.loads(meta["history"])}
+    (run / "history.json").write_text(json.dumps(history, indent=2))
+
+
+def test_loading_never_unpickles(saved, tmp_path, monkeypatch, generator):
+    model, cfg, opt, _ = trained_state(generator)
+    run = tmp_path / "run"
+    save_unit(run, model, cfg, opt, generators={"noise": generator})
 
     def forbidden(*args, **kwargs):
         raise AssertionError("unpickling is not allowed when loading a checkpoint")
@@ -262,26 +296,25 @@ def test_loading_never_unpickles(saved, tmp_path, monkeypatch, generator):
     monkeypatch.setattr(torch, "load", forbidden)
     ckpt = load_checkpoint(saved)
     assert ckpt.epoch == 3
-    state = load_train_state(state_path)
-    assert state.epoch == 3
+    state = load_resume_state(run)
+    assert state.checkpoint.epoch == 3
     assert torch.equal(state.rng_states["noise"], generator.get_state())
+    to_legacy_layout(run)
+    assert load_resume_state(run).checkpoint.epoch == 3
 
 
-def test_train_state_round_trip_restores_the_optimizer(generator, tmp_path):
-    model, cfg = make_run((5,), True, generator, torch.float64)
-    x = torch.randn(4, D_X, generator=generator, dtype=torch.float64)
-    opt = torch.optim.Adam(model.parameters(), lr=0.1)
-    for _ in range(2):
-        opt.zero_grad()
-        model(x).square().sum().backward()
-        opt.step()
-    path = save_train_state(tmp_path / "s.safetensors", optimizer=opt, generators={},
-                            epoch=2, config=cfg)  # fmt: skip
-    twin = Autoencoder(model.config, dtype=torch.float64)
-    twin.load_state_dict(model.state_dict())
+@pytest.mark.parametrize("legacy", [False, True], ids=["unit", "0.1 layout"])
+def test_train_state_round_trip_restores_the_optimizer(legacy, generator, tmp_path):
+    model, cfg, opt, x = trained_state(generator, torch.float64)
+    save_unit(tmp_path, model, cfg, opt, epochs=2)
+    if legacy:
+        to_legacy_layout(tmp_path)
+    state = load_resume_state(tmp_path)
+    assert state.checkpoint.config == cfg
+    assert state.checkpoint.epoch == 2
+    assert state.history == records(2)
+    twin = state.checkpoint.model
     twin_opt = torch.optim.Adam(twin.parameters(), lr=0.1)
-    state = load_train_state(path)
-    assert state.config == cfg
     twin_opt.load_state_dict(state.optimizer_state)
     for m, o in ((model, opt), (twin, twin_opt)):  # one more step each: bitwise the same
         o.zero_grad()
@@ -291,9 +324,121 @@ def test_train_state_round_trip_restores_the_optimizer(generator, tmp_path):
         assert torch.equal(p, q)
 
 
-def test_missing_train_state_is_a_checkpoint_error(tmp_path):
+def test_missing_train_state_is_a_checkpoint_error(generator, tmp_path):
+    model, cfg, opt, _ = trained_state(generator)
+    save_unit(tmp_path, model, cfg, opt)
+    to_legacy_layout(tmp_path)
+    (tmp_path / "train_state.safetensors").unlink()
     with pytest.raises(CheckpointError, match=r"train_state\.safetensors is missing"):
-        load_train_state(tmp_path / "train_state.safetensors")
+        load_resume_state(tmp_path)
+
+
+# ----------------------------------------------------------- the training unit
+
+
+def test_the_unit_is_one_file_and_history_json_only_a_copy(generator, tmp_path):
+    model, cfg, opt, _ = trained_state(generator)
+    save_unit(tmp_path, model, cfg, opt, generators={"shuffle": generator}, epochs=4)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["history.json", "model.safetensors"]
+    assert json.loads((tmp_path / "history.json").read_text())["epochs"] == records(4)
+    # A stale or lost copy loses nothing: the history travels in the unit.
+    (tmp_path / "history.json").write_text(json.dumps({"epochs": records(2)}))
+    assert read_history(tmp_path) == records(4)
+    (tmp_path / "history.json").unlink()
+    assert read_history(tmp_path) == records(4)
+    assert load_resume_state(tmp_path).history == records(4)
+    assert load_checkpoint(tmp_path).epoch == 4
+
+
+def test_the_unit_refuses_a_non_finite_history_before_writing(generator, tmp_path):
+    model, cfg, opt, _ = trained_state(generator)
+    with pytest.raises(ValueError, match="Out of range"):
+        save_checkpoint(tmp_path, model=model, optimizer=opt, generators={}, config=cfg,
+                        history=[{"epoch": 1, "loss": float("inf")}])  # fmt: skip
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_weights_only_file_loads_but_does_not_resume(saved):
+    assert load_checkpoint(saved.parent).epoch == 3
+    with pytest.raises(CheckpointError, match=r"weights only.*--overwrite"):
+        load_resume_state(saved.parent)
+
+
+# ------------------------------------------------------------ 0.1 run directories
+
+
+def test_a_0_1_run_still_loads_for_analysis(generator, tmp_path):
+    model, cfg, opt, _ = trained_state(generator)
+    save_unit(tmp_path, model, cfg, opt)
+    to_legacy_layout(tmp_path)
+    ckpt = load_checkpoint(tmp_path)
+    assert (ckpt.config, ckpt.epoch) == (cfg, 3)
+    assert all(
+        torch.equal(p, q) for p, q in zip(ckpt.model.parameters(), model.parameters(), strict=True)
+    )
+    assert read_history(tmp_path) == records(3)
+
+
+def test_a_0_1_run_resumes_bit_for_bit_in_the_new_format(tmp_path, generator):
+    X = torch.rand(48, D_X, generator=generator).numpy()
+    cfg = RunConfig(ModelConfig(D_X, (4,)), ObjectiveConfig(kind="cae"),
+                    TrainConfig(epochs=4, batch_size=16))  # fmt: skip
+    full = fit(X, cfg, progress=False)
+    run = tmp_path / "run"
+    fit(X, replace(cfg, training=replace(cfg.training, epochs=2)), out_dir=run, progress=False)
+    to_legacy_layout(run)
+    resumed = fit(X, cfg, out_dir=run, resume=True, progress=False)
+    assert resumed.start_epoch == 2
+    pairs = zip(resumed.model.parameters(), full.model.parameters(), strict=True)
+    assert all(torch.equal(p, q) for p, q in pairs)
+    assert [r["loss"] for r in resumed.history] == [r["loss"] for r in full.history]
+    assert sorted(p.name for p in run.iterdir()) == ["history.json", "model.safetensors"]
+    assert read_raw(run / "model.safetensors")[1]["format_version"] == "2"
+
+
+def test_a_0_1_run_with_a_short_history_refuses_to_resume_with_gaps(generator, tmp_path):
+    model, cfg, opt, _ = trained_state(generator)
+    save_unit(tmp_path, model, cfg, opt, epochs=3)
+    to_legacy_layout(tmp_path)
+    (tmp_path / "history.json").write_text(json.dumps({"epochs": records(2)}))
+    with pytest.raises(CheckpointError, match=r"history\.json holds 2 history records.*epoch 3"):
+        load_resume_state(tmp_path)
+    assert load_checkpoint(tmp_path).epoch == 3  # still fine for analysis
+
+
+@pytest.mark.parametrize(
+    ("other", "match"),
+    [
+        (lambda c: (5,), r"training\.seed 11 vs 12"),  # another seed, same architecture
+        (lambda c: (4,), r"model\.hidden"),  # another architecture: once a raw error in Adam
+    ],
+    ids=["seed", "architecture"],
+)
+def test_a_train_state_from_another_run_is_refused(other, match, generator, tmp_path):
+    model, cfg, opt, _ = trained_state(generator)
+    save_unit(tmp_path / "run", model, cfg, opt)
+    to_legacy_layout(tmp_path / "run")
+    hidden = other(cfg)
+    model2, cfg2, opt2, _ = trained_state(generator, hidden=hidden)
+    cfg2 = replace(cfg2, training=replace(cfg2.training, seed=12 if hidden == (5,) else 11))
+    save_unit(tmp_path / "other", model2, cfg2, opt2)
+    to_legacy_layout(tmp_path / "other")
+    state = tmp_path / "run" / "train_state.safetensors"
+    state.write_bytes((tmp_path / "other" / "train_state.safetensors").read_bytes())
+    with pytest.raises(CheckpointError, match=match) as info:
+        load_resume_state(tmp_path / "run")
+    msg = str(info.value)
+    assert str(state) in msg and "another run" in msg and "--overwrite" in msg
+
+
+def test_optimizer_state_that_does_not_fit_the_model_is_refused(generator, tmp_path):
+    model, cfg, opt, _ = trained_state(generator)
+    path = save_unit(tmp_path, model, cfg, opt)
+    tensors, meta = read_raw(path)
+    tensors["optim.0.exp_avg"] = torch.zeros(3, 3)
+    save_file(tensors, str(path), metadata=meta)
+    with pytest.raises(CheckpointError, match=r"optimizer state does not fit.*exp_avg"):
+        load_resume_state(tmp_path)
 
 
 # ------------------------------------------------------------- atomic writes

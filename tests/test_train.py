@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from click.testing import CliRunner
 from torch.autograd.functional import jacobian as autograd_jacobian
 
+import manifold_cae.checkpoint as checkpoint_module
 from manifold_cae import (
     CheckpointError,
     DataError,
@@ -24,10 +27,12 @@ from manifold_cae import (
     fit,
     load_checkpoint,
 )
+from manifold_cae.cli import main
 from manifold_cae.config import replace
+from manifold_cae.locks import LockError, directory_lock
 
 D_X = 5
-RUN_FILES = ("model.safetensors", "train_state.safetensors", "history.json")
+RUN_FILES = ("model.safetensors", "history.json")
 LOSS_KEYS = ("loss", "reconstruction", "penalty", "jacobian_norm")
 
 
@@ -90,7 +95,7 @@ def test_training_lowers_the_loss_and_records_each_epoch(X):
     assert hist[-1]["jacobian_norm"] == pytest.approx(float(torch.stack(norms).mean()), rel=1e-4)
     r = model(torch.from_numpy(held).double())
     h = torch.from_numpy(held).double()
-    bce = -(h * torch.log(r) + (1 - h) * torch.log(1 - r)).sum(1).mean()
+    bce = -(h * torch.log(r) + (1 - h) * torch.log(1 - r)).sum(1).mean().detach()
     assert hist[-1]["held_out_reconstruction"] == pytest.approx(float(bce), rel=1e-4)
 
 
@@ -109,6 +114,7 @@ def test_resume_reproduces_an_uninterrupted_run_bit_for_bit(kind, optimizer, X, 
     assert len(first.history) == 2
     assert load_checkpoint(run).epoch == 2
     resumed = fit(X, cfg, out_dir=run, resume=True, progress=False)
+    assert (full.start_epoch, first.start_epoch, resumed.start_epoch) == (0, 0, 2)
 
     assert params_equal(full.model, resumed.model)
     assert len(resumed.history) == 4
@@ -166,6 +172,101 @@ def test_existing_run_needs_overwrite(X, tmp_path):
     assert ckpt.config.training.seed == 0
     assert params_equal(ckpt.model, fresh.model)
     assert len(json.loads((tmp_path / "history.json").read_text())["epochs"]) == 1
+
+
+class Killed(BaseException):
+    """Stands in for SIGKILL: not an Exception, so nothing on the way up catches it."""
+
+
+def die_on_call(target, n: int, *, partial: bool = False):
+    """Wrap ``target`` so its ``n``-th call dies (after writing half a file, if ``partial``)."""
+    calls = []
+
+    def wrapper(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == n:
+            if partial:  # a torn temporary file, as kill -9 leaves it
+                Path(args[1]).write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{partial")
+            raise Killed
+        return target(*args, **kwargs)
+
+    return wrapper
+
+
+@pytest.mark.parametrize(
+    ("name", "partial"),
+    [("save_file", True), ("atomic_write_text", False)],
+    ids=["while writing the unit", "between the unit and history.json"],
+)
+def test_a_crash_anywhere_in_a_save_resumes_from_the_last_complete_epoch(
+    name, partial, X, tmp_path, monkeypatch
+):
+    cfg = run_config("cae", epochs=5)
+    full = fit(X, cfg, progress=False)
+    run = tmp_path / "run"
+    with monkeypatch.context() as m:
+        m.setattr(checkpoint_module, name, die_on_call(getattr(checkpoint_module, name), 3))
+        with pytest.raises(Killed):
+            fit(X, cfg, out_dir=run, progress=False)
+    done = 2 if name == "save_file" else 3  # the unit of epoch 3 did or did not land
+    assert load_checkpoint(run).epoch == done
+    (run / ".model.safetensors.k1ll3d.tmp").write_bytes(b"torn")  # what kill -9 leaves
+    resumed = fit(X, cfg, out_dir=run, resume=True, progress=False)
+    assert resumed.start_epoch == done
+    assert params_equal(resumed.model, full.model)
+    assert [r["epoch"] for r in resumed.history] == [1, 2, 3, 4, 5]
+    assert sorted(p.name for p in run.iterdir()) == sorted(RUN_FILES)  # no temporaries left
+
+
+def test_cli_says_where_a_resumed_run_started(tmp_path):
+    args = ["train", "--data", "circle:n_samples=40", "--hidden", "3", "--out", str(tmp_path)]
+    assert CliRunner().invoke(main, [*args, "--epochs", "2"]).exit_code == 0
+    result = CliRunner().invoke(main, [*args, "--epochs", "3", "--resume"])
+    assert result.exit_code == 0, result.output
+    assert "resumed at epoch 2, trained to 3" in result.output
+
+
+# --------------------------------------------------------- the run directory
+
+
+def test_a_second_writer_fails_at_once_naming_the_holder(X, tmp_path):
+    cfg = run_config("cae", epochs=1)
+    with directory_lock(tmp_path):
+        with pytest.raises(LockError, match=rf"{re.escape(str(tmp_path))}.*PID {os.getpid()}"):
+            fit(X, cfg, out_dir=tmp_path, progress=False)
+    assert list(tmp_path.iterdir()) == []
+    fit(X, cfg, out_dir=tmp_path, progress=False)  # released: the next writer gets in
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(RUN_FILES)
+
+
+def test_an_unwritable_out_fails_before_training(X, tmp_path):
+    (tmp_path / "somefile").write_text("a file, not a directory")  # blocks even root
+    out = tmp_path / "somefile" / "run"
+    with pytest.raises(LockError, match=rf"cannot write to {re.escape(str(out))}"):
+        fit(X, run_config("cae", epochs=1), out_dir=out, progress=False)
+    args = ["train", "--data", "circle:n_samples=40", "--epochs", "100000", "--out", str(out)]
+    result = CliRunner().invoke(main, args)  # fails at once, not after an epoch
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and str(out) in lines[0] and "cannot write" in lines[0]
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+def test_every_file_gets_the_umask_mode(umask, X, tmp_path):
+    old = os.umask(umask)
+    try:
+        fit(X, run_config("cae", epochs=1), out_dir=tmp_path / "run", progress=False)
+        checkpoint_module.save_model(
+            load_checkpoint(tmp_path / "run").model, tmp_path / "m.safetensors",
+            config=load_checkpoint(tmp_path / "run").config, epoch=1,
+        )  # fmt: skip
+    finally:
+        os.umask(old)
+    files = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert len(files) == 3
+    assert {p.name: oct(p.stat().st_mode & 0o777) for p in files} == {
+        p.name: oct(0o666 & ~umask) for p in files
+    }
 
 
 # ------------------------------------------------------------------ divergence
@@ -234,6 +335,23 @@ def test_weights_that_overflow_at_the_end_of_an_epoch_are_a_divergence(tmp_path)
         ckpt = load_checkpoint(tmp_path)
         history = json.loads((tmp_path / "history.json").read_text())["epochs"]
         assert ckpt.epoch == len(history)
+
+
+def test_divergence_seen_only_in_the_held_out_reconstruction_saves_nothing(tmp_path):
+    X, cfg = diverging_setup()
+    cfg = with_epochs(replace(cfg, training=replace(cfg.training, lr=1e-3)), 2)
+    held = X[:4].copy()
+    run = tmp_path / "run"
+    fit(X, cfg, out_dir=run, X_held_out=held, progress=False)
+    before = run_bytes(run)
+    held[1, 0] = 1e25  # finite, but its squared error is not
+    with pytest.raises(
+        DivergenceError, match="held out reconstruction became inf at epoch 3"
+    ) as info:
+        fit(X, with_epochs(cfg, 4), out_dir=run, resume=True, X_held_out=held, progress=False)
+    assert f"epoch 2, is intact in {run}" in str(info.value)
+    assert run_bytes(run) == before
+    assert fit(X, with_epochs(cfg, 3), out_dir=run, resume=True, progress=False).start_epoch == 2
 
 
 # ------------------------------------------------------------------- bad data
