@@ -36,6 +36,7 @@ from manifold_cae.data import Dataset, load_dataset
 from manifold_cae.errors import ConfigError
 from manifold_cae.formatting import fmt
 from manifold_cae.formatting import fmt_spread as _fmt
+from manifold_cae.locks import directory_lock
 from manifold_cae.probe import linear_probe_accuracy
 from manifold_cae.progress import Progress
 from manifold_cae.runs import analyze_run, continue_run, make_run_config, split
@@ -278,11 +279,19 @@ def run_study(
 
     A study can be re-run into the same directory: runs resume or are skipped by
     the ``--resume`` rule of ``train``, and an analysis is reused only if it was
-    made with the same run and analysis settings.
+    made with the same run and analysis settings. One writer at a time: a second
+    study into the same directory fails at once, naming the first one's PID.
     """
+    with directory_lock(out_dir) as out:
+        return _run_study(study, out, progress=progress, log=log, figures=figures)
+
+
+def _run_study(
+    study: StudyConfig, out: Path, *, progress: bool | None, log: Callable[[str], None],
+    figures: bool,
+) -> StudyResult:  # fmt: skip
     import sys
 
-    out = Path(out_dir)
     runs = plan(study)
     data_seeds = {s: s if study.vary_data else study.training.data_seed for s in study.seeds}
     datasets = {d: load_dataset(study.data, seed=d) for d in set(data_seeds.values())}

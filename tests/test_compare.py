@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 
 import numpy as np
 import pytest
@@ -263,3 +264,11 @@ def test_stacked_and_joint_deep_caes_are_compared_fairly(tmp_path):
         assert (cfgs[m].training.seed, cfgs[m].training.epochs) == (0, 4)
     with pytest.raises(ConfigError, match="need a deep encoder"):
         StudyConfig(data="digits", models=("cae", "cae-stacked"))
+
+
+def test_a_second_study_into_the_same_directory_is_refused(tmp_path):
+    from manifold_cae.locks import LockError, directory_lock
+
+    study = StudyConfig(data="swiss-roll:n_samples=120", models=("ae", "cae"), seeds=(0,), **TINY)
+    with directory_lock(tmp_path), pytest.raises(LockError, match=str(os.getpid())):
+        run_study(study, tmp_path, progress=False, log=lambda m: None, figures=False)
