@@ -248,6 +248,10 @@ def train_cmd(ctx: click.Context, data_spec: str, out_dir: Path, config_file: Pa
             training.finetune_epochs
         )
         raise ConfigError(f"{', '.join(given)} apply to stacked training only; add --stacked")
+    from manifold_cae import distributed
+
+    world = distributed.init_from_env(training.device)  # under torchrun: data-parallel
+    quiet = quiet or not world.is_main
     ds = load_dataset(data_spec, seed=training.data_seed)
     config = make_run_config(ds, **dataclasses.asdict(arch), objective=objective, training=training)
     show = False if quiet else None

@@ -68,3 +68,33 @@ def all_gather(obj: Any, world: World | None = None) -> list[Any]:
     out: list[Any] = [None] * world.size
     dist.all_gather_object(out, obj)
     return out
+
+
+def my_rows(n_rows: int, world: World | None = None) -> tuple[int, int]:
+    """This rank's contiguous share [start, stop) of ``n_rows`` rows (sizes differ by <= 1)."""
+    world = world or current()
+    return n_rows * world.rank // world.size, n_rows * (world.rank + 1) // world.size
+
+
+def all_reduce_sum(t: torch.Tensor, world: World | None = None) -> torch.Tensor:
+    """The sum of ``t`` over the ranks, in place (``t`` itself for one process)."""
+    world = world or current()
+    if world.size > 1:
+        dist.all_reduce(t, op=dist.ReduceOp.SUM)
+    return t
+
+
+def all_reduce_gradients(module: torch.nn.Module, world: World | None = None) -> None:
+    """Sum every parameter's gradient over the ranks.
+
+    The objectives call the model's methods directly (``encode``, ``torch.func``),
+    not ``forward``, so ``DistributedDataParallel``'s hooks would not see them; an
+    explicit all-reduce after ``backward`` is correct whatever the objective does.
+    """
+    world = world or current()
+    if world.size == 1:
+        return
+    for p in module.parameters():
+        if p.grad is None:
+            p.grad = torch.zeros_like(p)
+        dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from manifold_cae import distributed
 from manifold_cae._io import remove_temporaries
 from manifold_cae.checkpoint import (
     HISTORY_FILE,
@@ -47,6 +48,7 @@ from manifold_cae.errors import CheckpointError, ConfigError, DataError, Diverge
 from manifold_cae.jacobian import closed_form_available, encoder_frobenius_sq
 from manifold_cae.locks import directory_lock
 from manifold_cae.models import Autoencoder
+from manifold_cae.noise import batch_rows
 from manifold_cae.objectives import loss_terms, reconstruction_loss
 
 MONITOR_POINTS = 1024  # points used for the per-epoch mean ||J_f||_F
@@ -214,6 +216,11 @@ def fit(
     if run_dir is None:
         state = _initial_state(config, model, device)
         return _loop(state, source, held, monitor, config, device, None, progress)
+    if not distributed.current().is_main:  # rank 0 alone writes; the others read to resume
+        state = _initial_state(config, model, device)
+        if resume:
+            _restore(run_dir, config, state)
+        return _loop(state, source, held, monitor, config, device, None, progress=False)
     # The lock comes first: it checks that run_dir can be written before any work, and
     # keeps a second writer out for as long as this one trains.
     with directory_lock(run_dir):
@@ -256,6 +263,9 @@ def _loop(
     for epoch in bar:
         t0 = time.perf_counter()
         record = {"epoch": epoch + 1, **train_epoch(state, source, config, device, run_dir)}
+        world = distributed.current()
+        if world.size > 1:  # recorded per epoch: a run may resume with another world size
+            record |= {"world_size": world.size, "backend": world.backend}
         state.model.eval()
         record["jacobian_norm"] = mean_jacobian_norm(state.model, monitor, seed=tcfg.seed)
         if held is not None:
@@ -328,33 +338,49 @@ def train_epoch(
     """One pass over ``source`` in the order ``state.shuffle_gen`` draws.
 
     Returns the epoch's mean loss, reconstruction and penalty (weighted by batch size).
+
+    Under ``torchrun`` each rank takes its contiguous share of every global batch
+    (the batch and the order stay what one process would use), draws its rows of
+    the batch's noise (:mod:`manifold_cae.noise`), weights its loss by its share,
+    and the gradients are summed over the ranks before every step: the update is
+    the one-process update, up to the order of float additions.
     """
     n, tcfg = source.shape[0], config.training
+    world = distributed.current()
     state.model.train()
     perm = torch.randperm(n, generator=state.shuffle_gen)
-    sums = {"loss": 0.0, "reconstruction": 0.0, "penalty": 0.0}
+    sums = torch.zeros(3, dtype=torch.float64)  # loss, reconstruction, penalty
     for batch, start in enumerate(range(0, n, tcfg.batch_size)):
-        xb = _gather(source, perm[start : start + tcfg.batch_size], device)
-        terms = loss_terms(state.model, xb, config.objective, generator=state.noise_gen)
-        if not torch.isfinite(terms.total):
-            _diverged(
-                float(terms.total.detach()), state.epoch, batch, config, run_dir, state.history
-            )
+        idx = perm[start : start + tcfg.batch_size]
+        lo, hi = distributed.my_rows(len(idx), world)
+        share = (hi - lo) / len(idx)
+        if hi == lo:  # more ranks than rows: draw the noise all the same, contribute nothing
+            lo, hi = 0, 1
+        xb = _gather(source, idx[lo:hi], device)
+        with batch_rows(lo, hi, len(idx)):
+            terms = loss_terms(state.model, xb, config.objective, generator=state.noise_gen)
+        bad = distributed.all_reduce_sum(torch.tensor([float(not torch.isfinite(terms.total))]))
+        if bad.item() > 0:
+            value = float(terms.total.detach())
+            _diverged(value, state.epoch, batch, config, run_dir, state.history)
         state.optimizer.zero_grad(set_to_none=True)
-        terms.total.backward()
+        (terms.total * share).backward()
+        distributed.all_reduce_gradients(state.model, world)
         state.optimizer.step()
-        w = xb.shape[0] / n
-        sums["loss"] += float(terms.total.detach()) * w
-        sums["reconstruction"] += float(terms.reconstruction.detach()) * w
-        sums["penalty"] += float(terms.penalty.detach()) * w
-    return sums
+        parts = (terms.total, terms.reconstruction, terms.penalty)
+        sums += torch.tensor([float(t.detach()) for t in parts], dtype=torch.float64) * (
+            share * len(idx) / n
+        )
+    sums = distributed.all_reduce_sum(sums, world)
+    return dict(zip(("loss", "reconstruction", "penalty"), sums.tolist(), strict=True))
 
 
 def _check_finite(
     record: dict[str, float], state: TrainState, config: RunConfig, run_dir: Path | None
 ) -> None:
     """Raise DivergenceError if the weights or any number in ``record`` is NaN or inf."""
-    bad = [(k, v) for k, v in record.items() if not math.isfinite(v)]
+    numbers = {k: v for k, v in record.items() if isinstance(v, int | float)}
+    bad = [(k, v) for k, v in numbers.items() if not math.isfinite(v)]
     if not all(bool(torch.isfinite(p).all()) for p in state.model.parameters()):
         bad.insert(0, ("weights", "non-finite"))  # the epoch's last step blew them up
     if bad:

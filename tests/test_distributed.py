@@ -1,4 +1,4 @@
-"""Sharded analysis: two gloo processes give what one process gives.
+"""torch.distributed: two gloo processes give what one process gives, for analysis and training.
 
 The processes are real (torch.multiprocessing, and torchrun for the CLI) and
 talk over a file rendezvous or loopback TCP; nothing leaves the machine.
@@ -19,6 +19,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 import manifold_cae as mc
+import manifold_cae.checkpoint
 import manifold_cae.report
 from manifold_cae.config import ModelConfig
 
@@ -98,3 +99,66 @@ def test_torchrun_analyze_writes_what_one_process_writes(tmp_path):
     with np.load(one / "spectra.npz") as a, np.load(two / "spectra.npz") as b:
         for k in a.files:
             np.testing.assert_allclose(a[k], b[k], rtol=1e-6, atol=1e-9, err_msg=k)
+
+
+TRAIN_CASES = {
+    "cae": dict(kind="cae", lam=0.3),
+    "dae": dict(kind="dae", noise=0.2),  # noise: each rank draws its rows of the batch's noise
+    "cae-deep": dict(kind="cae", penalty="stochastic", lam=0.3),
+}
+
+
+def _train(rank: int, world: int, tmp: str, case: str) -> None:
+    dist.init_process_group("gloo", init_method=f"file://{tmp}/train{case}{world}", rank=rank,
+                            world_size=world)  # fmt: skip
+    try:
+        ds = mc.load_dataset("circle:n_samples=203,noise=0.05,ambient_dim=5")
+        hidden = (12, 6) if case == "cae-deep" else (12,)
+        cfg = mc.make_run_config(
+            ds, hidden=hidden, objective=mc.ObjectiveConfig(**TRAIN_CASES[case]),
+            training=mc.TrainConfig(epochs=3, batch_size=50, lr=0.01, seed=4),
+        )  # fmt: skip
+        result = mc.train_dataset(ds, cfg, out_dir=f"{tmp}/run{case}{world}", progress=False)
+        if rank == 0:
+            torch.save({k: v.clone() for k, v in result.model.state_dict().items()},
+                       f"{tmp}/w{case}{world}.pt")  # fmt: skip
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.parametrize("case", list(TRAIN_CASES))
+def test_two_process_training_equals_one(tmp_path, case):
+    """Same global batch and seed: the loss curve and final weights of 2 gloo ranks match 1."""
+    for world in (1, 2):
+        mp.spawn(_train, args=(world, str(tmp_path), case), nprocs=world)
+    histories = [mc.checkpoint.read_history(tmp_path / f"run{case}{w}") for w in (1, 2)]
+    for one, two in zip(*histories, strict=True):
+        for key in ("loss", "reconstruction", "penalty", "jacobian_norm"):
+            assert two[key] == pytest.approx(one[key], rel=1e-5, abs=1e-7), key
+    assert histories[1][-1]["world_size"] == 2 and histories[1][-1]["backend"] == "gloo"
+    w1, w2 = (torch.load(tmp_path / f"w{case}{w}.pt") for w in (1, 2))
+    for k in w1:
+        torch.testing.assert_close(w2[k], w1[k], rtol=1e-4, atol=1e-6)
+
+
+def test_torchrun_training_resumes_with_another_world_size(tmp_path):
+    """2 ranks for 2 epochs, then 1 process to 4 epochs, equals 1 process for 4 epochs."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    args = ["train", "--data", "circle:n_samples=150,noise=0.05,ambient_dim=4", "--model", "dae",
+            "--hidden", "8", "--batch-size", "32", "--lr", "0.01", "-q"]  # fmt: skip
+    base = [sys.executable, "-m", "manifold_cae", *args]
+    launch = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
+              "--master-port", "29534", "-m", "manifold_cae", *args]  # fmt: skip
+    two = subprocess.run([*launch, "--epochs", "2", "--out", str(tmp_path / "split")], env=env,
+                         capture_output=True, text=True)  # fmt: skip
+    assert two.returncode == 0, two.stderr[-3000:]
+    subprocess.run([*base, "--epochs", "4", "--resume", "--out", str(tmp_path / "split")],
+                   check=True, env=env, capture_output=True)  # fmt: skip
+    subprocess.run([*base, "--epochs", "4", "--out", str(tmp_path / "whole")], check=True,
+                   env=env, capture_output=True)  # fmt: skip
+    split, whole = (mc.load_checkpoint(tmp_path / d) for d in ("split", "whole"))
+    assert split.epoch == whole.epoch == 4
+    for k, v in whole.model.state_dict().items():
+        torch.testing.assert_close(split.model.state_dict()[k], v, rtol=1e-4, atol=1e-6)
+    history = mc.checkpoint.read_history(tmp_path / "split")
+    assert [r.get("world_size", 1) for r in history] == [2, 2, 1, 1]
