@@ -28,6 +28,7 @@ from manifold_cae.activations import ACTIVATIONS
 from manifold_cae.errors import ConfigError
 
 OUTPUTS: tuple[str, ...] = ("auto", "sigmoid", "linear")
+INPUT_SCALINGS: tuple[str, ...] = ("auto", "none", "standard", "global")
 CORRUPTIONS: tuple[str, ...] = ("gaussian", "masking", "salt-pepper")
 OPTIMIZERS: tuple[str, ...] = ("adam", "sgd")
 FINETUNE_OBJECTIVES: tuple[str, ...] = ("ae", "cae")  # what a stack is fine-tuned with
@@ -196,6 +197,14 @@ class ArchitectureConfig:
     tied: bool = _opt(
         True, "Decoder weights are the transposed encoder weights.", flag="--tied/--untied"
     )
+    input_scaling: str = _opt(
+        "auto",
+        "How inputs are scaled inside the model (fitted on the training split, saved with it): "
+        "none; standard (per feature: mean 0, std 1); global (mean 0, one common std of 1, so "
+        "directions and angles are kept); auto: none for data in [0, 1] with a sigmoid decoder, "
+        "else global.",
+        choices=INPUT_SCALINGS,
+    )
 
     def __post_init__(self) -> None:
         _check_fields(self)
@@ -236,10 +245,23 @@ class ModelConfig(ArchitectureConfig, _InputSize):
 
 
 def resolve_output(model: ModelConfig, *, in_unit_interval: bool) -> ModelConfig:
-    """``model`` with ``output="auto"`` made concrete: sigmoid for data in [0, 1], else linear."""
-    if model.output != "auto":
+    """``model`` with ``output`` and ``input_scaling`` "auto" made concrete.
+
+    output: sigmoid for data in [0, 1], else linear. input_scaling: none where the
+    decoder is a sigmoid on [0, 1] data (images keep their pixel scale), else global.
+    """
+    if model.output == "auto":
+        model = dataclasses.replace(model, output="sigmoid" if in_unit_interval else "linear")
+    return resolve_scaling(model)
+
+
+def resolve_scaling(model: ModelConfig) -> ModelConfig:
+    """``input_scaling="auto"`` made concrete for a model whose output is decided:
+    none for a sigmoid decoder (data in [0, 1] keep their scale), else global."""
+    if model.input_scaling != "auto" or model.output == "auto":
         return model
-    return dataclasses.replace(model, output="sigmoid" if in_unit_interval else "linear")
+    scaling = "none" if model.output == "sigmoid" else "global"
+    return dataclasses.replace(model, input_scaling=scaling)
 
 
 def _values(cfg: Any, cls: type) -> dict[str, Any]:
@@ -418,13 +440,15 @@ class RunConfig:
         """Rebuild from :meth:`to_dict` output; unknown keys are an error.
 
         Runs saved before ``data_seed`` existed drew their data with ``seed``,
-        so that is what a missing ``data_seed`` means.
+        so that is what a missing ``data_seed`` means; runs saved before
+        ``input_scaling`` existed used none.
         """
         try:
             training = dict(d.get("training", {}))
             training.setdefault("data_seed", training.get("seed", 0))
+            model = {"input_scaling": "none", **d["model"]}
             return cls(
-                model=ModelConfig(**d["model"]),
+                model=ModelConfig(**model),
                 objective=ObjectiveConfig(**d.get("objective", {})),
                 training=TrainConfig(**training),
                 data=dict(d.get("data", {})),

@@ -69,7 +69,7 @@ def encoder_jacobian(
         return torch.func.vmap(torch.func.jacrev(model.encode))(x)
     if method != "chain":
         raise ConfigError(f"method must be 'chain' or 'autograd'; got {method!r}")
-    return chain_product(list(model.enc_weights), layer_slopes(model, x))
+    return chain_product(model.jacobian_weights(), layer_slopes(model, x))
 
 
 def chain_product(weights: list[Tensor], slopes: list[Tensor]) -> Tensor:
@@ -131,7 +131,7 @@ def frobenius_sq_closed(model: Autoencoder, x: Tensor, *, slope: Tensor | None =
     require_closed_form(model)
     if slope is None:
         (slope,) = layer_slopes(model, x)
-    return diag_times_w_frobenius_sq(slope, model.enc_weights[0])
+    return diag_times_w_frobenius_sq(slope, model.jacobian_weights()[0])
 
 
 def exact_jacobian(fn: RowMap, x: Tensor, *, d_out: int | None = None) -> Tensor:
@@ -220,7 +220,7 @@ def frobenius_sq_factored(
     """
     slopes = layer_slopes(model, x) if slopes is None else slopes
     v = hutchinson_probes(x, n_probes, generator=generator)
-    return jv_through_factors(list(model.enc_weights), slopes, v).square().sum(-1).mean(0)
+    return jv_through_factors(model.jacobian_weights(), slopes, v).square().sum(-1).mean(0)
 
 
 def frobenius_sq_stochastic(
@@ -297,7 +297,7 @@ def encoder_difference_sq(
         require_closed_form(model)
         (s1,) = layer_slopes(model, x)
         (s2,) = layer_slopes(model, x2)
-        return diag_times_w_frobenius_sq(s1 - s2, model.enc_weights[0])
+        return diag_times_w_frobenius_sq(s1 - s2, model.jacobian_weights()[0])
     if method == "exact":
         j1 = exact_jacobian(model.encode, x, d_out=model.n_hidden)
         j2 = exact_jacobian(model.encode, x2, d_out=model.n_hidden)

@@ -9,15 +9,20 @@ encoder.
 
 from __future__ import annotations
 
+import copy
 import itertools
 import math
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
 from manifold_cae.activations import get_activation
 from manifold_cae.config import ModelConfig
+
+SCALED = ("standard", "global")  # input_scaling values that keep a fitted shift and scale
+SCALING_CHUNK = 65536  # rows per chunk when fitting the scaling: bounds memory on a memmap
 
 
 def activation_slope(name: str, a: Tensor, h: Tensor) -> Tensor:
@@ -73,6 +78,10 @@ class Autoencoder(nn.Module):
             self.dec_biases.append(nn.Parameter(torch.zeros(d_in, dtype=dtype)))
             if not config.tied:
                 self.dec_weights.append(nn.Parameter(_glorot(d_in, d_out, generator, dtype)))
+        self.scaled = config.input_scaling in SCALED
+        if self.scaled:  # fitted by set_input_scaling, saved and loaded with the weights
+            self.register_buffer("input_shift", torch.zeros(config.n_features, dtype=dtype))
+            self.register_buffer("input_scale", torch.ones(config.n_features, dtype=dtype))
 
     @property
     def n_features(self) -> int:
@@ -86,6 +95,61 @@ class Autoencoder(nn.Module):
     def n_layers(self) -> int:
         return len(self.config.hidden)
 
+    @torch.no_grad()
+    def set_input_scaling(self, X: Any, *, chunk_rows: int = SCALING_CHUNK) -> None:
+        """Fit the input scaling to the rows of X (the training split), streamed in chunks.
+
+        ``standard``: per feature, the mean and the standard deviation (1 where a
+        feature is constant). ``global``: per-feature means, and one scale for all
+        features, the root mean of their variances, so angles between directions
+        are kept. A model without scaling is left as it is.
+
+        Args:
+            X: (n_samples, n_features): an array, tensor or memmap.
+        """
+        if not self.scaled:
+            return
+        n, total, squares = 0, 0.0, 0.0
+        for i in range(0, X.shape[0], chunk_rows):
+            rows = torch.as_tensor(np.asarray(X[i : i + chunk_rows]), dtype=torch.float64)
+            n, total = n + rows.shape[0], total + rows.sum(0)
+            squares = squares + (rows * rows).sum(0)
+        mean = total / n
+        var = (squares / n - mean * mean).clamp_min(0)
+        if self.config.input_scaling == "global":
+            var = var.mean().expand_as(var)
+        std = torch.where(var > 0, var.sqrt(), torch.ones_like(var))
+        self.input_shift.copy_(mean)
+        self.input_scale.copy_(std)
+
+    def standardize(self, x: Tensor) -> Tensor:
+        """The model's own coordinates z = (x - shift) / scale; x itself without scaling.
+
+        Args:
+            x: (n_samples, n_features) or (n_features,).
+        """
+        return (x - self.input_shift) / self.input_scale if self.scaled else x
+
+    def core(self) -> Autoencoder:
+        """The same network (shared parameters) on standardized inputs z, without the scaling.
+
+        Training runs on z, so the penalty and the noise levels do not depend on the
+        data's units; everything public takes raw inputs.
+        """
+        view = copy.copy(self)
+        view.scaled = False
+        return view
+
+    def jacobian_weights(self) -> list[Tensor]:
+        """The layer factors of J_f with respect to the raw input: W_1 diag(1/scale), W_2, ...
+
+        Each (d_l, d_{l-1}).
+        """
+        weights = list(self.enc_weights)
+        if self.scaled:
+            weights[0] = weights[0] / self.input_scale
+        return weights
+
     def _act(self, a: Tensor) -> Tensor:
         return get_activation(self.config.activation).fn(a)
 
@@ -98,6 +162,7 @@ class Autoencoder(nn.Module):
         Returns:
             (n_samples, n_hidden), or (n_hidden,) for a single example.
         """
+        x = self.standardize(x)
         for w, b in zip(self.enc_weights, self.enc_biases, strict=True):
             x = self._act(x @ w.T + b)
         return x
@@ -112,6 +177,7 @@ class Autoencoder(nn.Module):
             one :class:`LayerTrace` per layer, each of shape (n_samples, d_l).
         """
         out = []
+        x = self.standardize(x)
         for w, b in zip(self.enc_weights, self.enc_biases, strict=True):
             a = x @ w.T + b
             x = self._act(a)
@@ -156,14 +222,19 @@ class Autoencoder(nn.Module):
         return torch.sigmoid(z) if self.config.output == "sigmoid" else z
 
     def forward(self, x: Tensor) -> Tensor:
-        """Reconstruction g(f(x)); (n_samples, n_features) -> (n_samples, n_features)."""
-        return self.decode(self.encode(x))
+        """Reconstruction of x in x's own units; (n_samples, n_features) -> same.
+
+        ``decode`` works in the model's coordinates: for a scaled model the
+        reconstruction is mapped back with the saved scale and shift.
+        """
+        r = self.decode(self.encode(x))
+        return r * self.input_scale + self.input_shift if self.scaled else r
 
     def extra_repr(self) -> str:
         c = self.config
         return (
             f"n_features={c.n_features}, hidden={c.hidden}, activation={c.activation}, "
-            f"output={c.output}, tied={c.tied}"
+            f"output={c.output}, tied={c.tied}, input_scaling={c.input_scaling}"
         )
 
 

@@ -22,6 +22,7 @@ from manifold_cae.config import (
     ObjectiveConfig,
     RunConfig,
     TrainConfig,
+    resolve_output,
 )
 from manifold_cae.data import (
     Dataset,
@@ -54,10 +55,15 @@ def make_run_config(
     activation: str = "sigmoid",
     output: Literal["auto", "sigmoid", "linear"] = "auto",
     tied: bool = True,
+    input_scaling: str = "auto",
     objective: ObjectiveConfig | None = None,
     training: TrainConfig | None = None,
 ) -> RunConfig:
-    """The :class:`RunConfig` for training on ``ds``, with its provenance recorded."""
+    """The :class:`RunConfig` for training on ``ds``, with its provenance recorded.
+
+    ``output`` and ``input_scaling`` "auto" are decided here from ``ds`` (see
+    :func:`~manifold_cae.config.resolve_output`).
+    """
     training = training or TrainConfig()
     model = ModelConfig(
         n_features=ds.n_features,
@@ -65,7 +71,9 @@ def make_run_config(
         activation=activation,  # type: ignore[arg-type]
         output=choose_output(ds, output),  # type: ignore[arg-type]
         tied=tied,
+        input_scaling=input_scaling,
     )
+    model = resolve_output(model, in_unit_interval=ds.in_unit_interval)
     data: dict[str, Any] = {**ds.provenance(), "held_out": training.held_out}
     return RunConfig(model, objective or ObjectiveConfig(), training, data)
 

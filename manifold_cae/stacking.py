@@ -43,7 +43,7 @@ import torch
 
 from manifold_cae._io import atomic_write_json
 from manifold_cae.checkpoint import HISTORY_FILE, MODEL_FILE, load_model, save_model
-from manifold_cae.config import ModelConfig, RunConfig, replace
+from manifold_cae.config import ModelConfig, RunConfig, replace, resolve_scaling
 from manifold_cae.errors import CheckpointError, ConfigError
 from manifold_cae.models import Autoencoder
 from manifold_cae.probe import encode_numpy
@@ -135,7 +135,7 @@ def stacked_run_config(config: RunConfig, plan: Sequence[LayerPlan] | None = Non
     total = sum(p.epochs for p in plan) + config.training.finetune_epochs
     training = replace(config.training, stacked=True, epochs=total)
     data = {**config.data, "stack": [dataclasses.asdict(p) for p in plan]}
-    return replace(config, training=training, data=data)
+    return replace(config, model=resolve_scaling(config.model), training=training, data=data)
 
 
 def plan_of(config: RunConfig) -> tuple[LayerPlan, ...] | None:

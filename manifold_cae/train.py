@@ -214,10 +214,10 @@ def fit(
 
     run_dir = Path(out_dir) if out_dir is not None else None
     if run_dir is None:
-        state = _initial_state(config, model, device)
+        state = _initial_state(config, model, device, source)
         return _loop(state, source, held, monitor, config, device, None, progress)
     if not distributed.current().is_main:  # rank 0 alone writes; the others read to resume
-        state = _initial_state(config, model, device)
+        state = _initial_state(config, model, device, source)
         if resume:
             _restore(run_dir, config, state)
         return _loop(state, source, held, monitor, config, device, None, progress=False)
@@ -226,7 +226,7 @@ def fit(
     with directory_lock(run_dir):
         for name in (MODEL_FILE, HISTORY_FILE):
             remove_temporaries(run_dir / name)  # left by a writer killed mid-save
-        state = _initial_state(config, model, device)
+        state = _initial_state(config, model, device, source)
         if resume:
             _restore(run_dir, config, state)
         elif (run_dir / MODEL_FILE).exists() and not overwrite:
@@ -267,9 +267,11 @@ def _loop(
         if world.size > 1:  # recorded per epoch: a run may resume with another world size
             record |= {"world_size": world.size, "backend": world.backend}
         state.model.eval()
-        record["jacobian_norm"] = mean_jacobian_norm(state.model, monitor, seed=tcfg.seed)
+        # Monitored where the penalty acts: on the model's own (standardized) coordinates.
+        core, scaled = state.model.core(), state.model.standardize
+        record["jacobian_norm"] = mean_jacobian_norm(core, scaled(monitor), seed=tcfg.seed)
         if held is not None:
-            record["held_out_reconstruction"] = mean_reconstruction(state.model, held)
+            record["held_out_reconstruction"] = mean_reconstruction(core, scaled(held))
         record["seconds"] = time.perf_counter() - t0
         # Every recorded number is checked before anything is saved, so a divergence
         # seen only in one of them still leaves the last good epoch on disk.
@@ -307,11 +309,12 @@ class TrainState:
 
 
 def _initial_state(
-    config: RunConfig, model: Autoencoder | None, device: torch.device
+    config: RunConfig, model: Autoencoder | None, device: torch.device, source: Any
 ) -> TrainState:
     tcfg = config.training
     if model is None:
         model = init_model(config)
+        model.set_input_scaling(source)  # from the training data only
     else:
         if model.config != config.model:
             raise ConfigError(
@@ -348,6 +351,7 @@ def train_epoch(
     n, tcfg = source.shape[0], config.training
     world = distributed.current()
     state.model.train()
+    core = state.model.core()
     perm = torch.randperm(n, generator=state.shuffle_gen)
     sums = torch.zeros(3, dtype=torch.float64)  # loss, reconstruction, penalty
     for batch, start in enumerate(range(0, n, tcfg.batch_size)):
@@ -357,8 +361,9 @@ def train_epoch(
         if hi == lo:  # more ranks than rows: draw the noise all the same, contribute nothing
             lo, hi = 0, 1
         xb = _gather(source, idx[lo:hi], device)
+        zb = state.model.standardize(xb)  # training runs in the model's own coordinates
         with batch_rows(lo, hi, len(idx)):
-            terms = loss_terms(state.model, xb, config.objective, generator=state.noise_gen)
+            terms = loss_terms(core, zb, config.objective, generator=state.noise_gen)
         bad = distributed.all_reduce_sum(torch.tensor([float(not torch.isfinite(terms.total))]))
         if bad.item() > 0:
             value = float(terms.total.detach())

@@ -321,5 +321,10 @@ def test_auto_output_resolves_from_the_data_range():
     auto = ModelConfig(3, (4,))
     assert resolve_output(auto, in_unit_interval=True).output == "sigmoid"
     assert resolve_output(auto, in_unit_interval=False).output == "linear"
-    fixed = ModelConfig(3, (4,), output="linear")
+    fixed = ModelConfig(3, (4,), output="linear", input_scaling="none")
     assert resolve_output(fixed, in_unit_interval=True) is fixed
+    # input scaling: none for a sigmoid decoder on [0, 1] data, else global
+    assert resolve_output(auto, in_unit_interval=True).input_scaling == "none"
+    assert resolve_output(auto, in_unit_interval=False).input_scaling == "global"
+    linear = ModelConfig(3, (4,), output="linear")
+    assert resolve_output(linear, in_unit_interval=True).input_scaling == "global"

@@ -44,7 +44,7 @@ class FactoredJacobian:
     def __init__(self, model: Autoencoder, x: Tensor) -> None:
         with torch.no_grad():
             self.slopes = layer_slopes(model, x)  # one (n, d_l) per layer
-        self.weights = [w.detach() for w in model.enc_weights]  # (d_l, d_{l-1})
+        self.weights = [w.detach() for w in model.jacobian_weights()]  # (d_l, d_{l-1})
         self.n_samples, self.n_features = x.shape
         self.n_hidden = self.weights[-1].shape[0]
 

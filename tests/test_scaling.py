@@ -1,0 +1,106 @@
+"""Input scaling inside the model: fitted on the training split, saved, and invisible to callers.
+
+Public functions take raw inputs: J_f is the Jacobian with respect to the raw x,
+which is the scaled model's own Jacobian times diag(1/scale).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import manifold_cae as mc
+from manifold_cae.analysis import FactoredJacobian, principal_angles
+from manifold_cae.config import ModelConfig, resolve_output
+
+
+def scaled_data(seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return (rng.normal(size=(240, 5)) * [30.0, 3.0, 0.3, 1.0, 10.0] + 7.0).astype(np.float32)
+
+
+def train(X: np.ndarray, scaling: str, *, epochs: int = 3) -> mc.TrainResult:
+    config = mc.RunConfig(
+        ModelConfig(5, (6,), output="linear", input_scaling=scaling),
+        mc.ObjectiveConfig(kind="cae", lam=0.2),
+        mc.TrainConfig(epochs=epochs, batch_size=32, lr=0.01, seed=1),
+    )
+    return mc.fit(X, config, progress=False)
+
+
+@pytest.mark.parametrize("scaling", ["standard", "global"])
+def test_the_scaling_is_fitted_on_the_training_data_saved_and_restored(scaling, tmp_path):
+    X = scaled_data()
+    result = mc.fit(X, mc.RunConfig(ModelConfig(5, (4,), output="linear", input_scaling=scaling),
+                                    training=mc.TrainConfig(epochs=1)), out_dir=tmp_path,
+                    progress=False)  # fmt: skip
+    model = result.model
+    np.testing.assert_allclose(model.input_shift.numpy(), X.mean(0), rtol=1e-5)
+    std = X.astype(np.float64).std(0)
+    want = std if scaling == "standard" else np.full(5, np.sqrt((std**2).mean()))
+    np.testing.assert_allclose(model.input_scale.numpy(), want, rtol=1e-5)
+    loaded = mc.load_model(tmp_path)
+    assert torch.equal(loaded.input_scale, model.input_scale)
+    assert torch.equal(loaded.input_shift, model.input_shift)
+    x = torch.as_tensor(X[:7])
+    torch.testing.assert_close(loaded.encode(x), model.encode(x))
+
+
+@pytest.mark.parametrize("scaling", ["standard", "global"])
+def test_raw_jacobian_is_the_scaled_models_jacobian_times_the_scaling(scaling):
+    """Against float64 autograd, with saturated units (the weights are inflated)."""
+    gen = torch.Generator().manual_seed(0)
+    model = mc.Autoencoder(ModelConfig(5, (6, 4), "tanh", output="linear", input_scaling=scaling),
+                           generator=gen, dtype=torch.float64)  # fmt: skip
+    model.set_input_scaling(scaled_data())
+    with torch.no_grad():
+        model.enc_weights[0].mul_(5.0)
+    x = torch.as_tensor(scaled_data(1)[:9], dtype=torch.float64)
+    raw = torch.func.vmap(torch.func.jacrev(model.encode))(x)  # d h / d x, by autograd
+    inner = torch.func.vmap(torch.func.jacrev(model.core().encode))(model.standardize(x))
+    torch.testing.assert_close(raw, inner / model.input_scale, rtol=1e-10, atol=1e-12)
+    for method in ("chain", "autograd"):
+        torch.testing.assert_close(mc.encoder_jacobian(model, x, method=method), raw,
+                                   rtol=1e-10, atol=1e-12)  # fmt: skip
+    sq = (raw**2).sum(dim=(1, 2))
+    torch.testing.assert_close(mc.encoder_frobenius_sq(model, x, method="exact"), sq)
+    op = FactoredJacobian(model, x)
+    torch.testing.assert_close(op.dense(), raw, rtol=1e-10, atol=1e-12)
+
+
+def test_a_globally_scaled_model_equals_a_model_of_hand_scaled_data():
+    """Training runs on z = (x - mean) / c: the same weights, and the same tangent directions."""
+    X = scaled_data()
+    auto = train(X, "global")
+    c = np.sqrt(X.astype(np.float64).var(0).mean())
+    by_hand = train(((X - X.mean(0)) / c).astype(np.float32), "none")
+    for a, b in zip(auto.model.parameters(), by_hand.model.parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+    x = torch.as_tensor(X[:20])
+    t_auto = mc.tangents(auto.model, x, 2)
+    t_hand = mc.tangents(
+        by_hand.model, by_hand.model.standardize((x - x.new_tensor(X.mean(0))) / c), 2
+    )
+    angles = principal_angles(t_auto.basis.double(), t_hand.basis.double())
+    assert float(angles.max()) < 1e-3
+    torch.testing.assert_close(t_auto.singular_values * c, t_hand.singular_values, rtol=1e-3,
+                               atol=1e-5)  # fmt: skip
+
+
+def test_reconstruction_comes_back_in_the_datas_units():
+    X = scaled_data()
+    model = train(X, "standard", epochs=30).model
+    x = torch.as_tensor(X[:50])
+    err_raw = (model(x) - x).square().mean().item()
+    assert err_raw < X.var(0).mean() * 0.5  # far better than predicting the mean
+
+
+def test_auto_scaling_keeps_images_and_scales_the_rest():
+    auto = ModelConfig(5, (4,))
+    assert resolve_output(auto, in_unit_interval=True).input_scaling == "none"
+    assert resolve_output(auto, in_unit_interval=False).input_scaling == "global"
+    ds = mc.load_dataset("circle:n_samples=100,scale=5")
+    assert mc.make_run_config(ds, hidden=(4,)).model.input_scaling == "global"
+    digits = mc.load_dataset("digits")
+    assert mc.make_run_config(digits, hidden=(4,)).model.input_scaling == "none"
