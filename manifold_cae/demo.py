@@ -23,7 +23,9 @@ def _study(data: str, *, hidden: int, epochs: int, batch_size: int, lam: float, 
     """AE vs DAE vs CAE, three seeds, the same data for every seed."""
     return StudyConfig(
         data=data,
-        architecture=ArchitectureConfig(hidden=(hidden,)),
+        # The demo's settings were tuned on raw coordinates (scale=5 below); auto scaling
+        # would standardise that spread away (measured: 42.7 vs 10.3 degrees on the roll).
+        architecture=ArchitectureConfig(hidden=(hidden,), input_scaling="none"),
         objective=ObjectiveConfig(lam=lam, noise=0.3),
         training=TrainConfig(epochs=epochs, lr=0.01, batch_size=batch_size),
         analysis=AnalysisConfig(points=points, store_points=store_points, contraction_points=300),

@@ -6,7 +6,8 @@ set -euo pipefail
 work=${1:-$(mktemp -d)}
 cd "$(dirname "$0")/.."
 roll="swiss-roll:n_samples=1500,noise=0.02,scale=5"
-common_roll=(--data "$roll" --hidden 64 --lr 0.01 --epochs 300 --batch-size 64 --seed 0 -q --overwrite)
+common_roll=(--data "$roll" --hidden 64 --lr 0.01 --epochs 300 --batch-size 64 --seed 0 -q --overwrite
+             --input-scaling none)  # tuned on raw coordinates, as the demo
 manifold-cae train "${common_roll[@]}" --model cae --lam 0.3 --out "$work/runs/roll-cae"
 manifold-cae train "${common_roll[@]}" --model dae --noise 0.3 --out "$work/runs/roll-dae"
 common_digits=(--data digits --hidden 200 --lr 0.01 --epochs 30 --seed 0 -q --overwrite)
