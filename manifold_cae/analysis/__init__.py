@@ -13,10 +13,18 @@ from manifold_cae.analysis.spectra import (
 )
 from manifold_cae.analysis.summary import AnalysisSummary, DataInfo, Provenance
 from manifold_cae.analysis.tangent_space import Tangents, tangents
+from manifold_cae.analysis.transformations import (
+    TRANSFORMATIONS,
+    CapturedEnergy,
+    captured_energy,
+    transformation_tangents,
+)
 
 __all__ = [
+    "TRANSFORMATIONS",
     "AnalysisResult",
     "AnalysisSummary",
+    "CapturedEnergy",
     "ContractionCurve",
     "DataInfo",
     "FactoredJacobian",
@@ -25,6 +33,7 @@ __all__ = [
     "Tangents",
     "TopSingular",
     "analyze",
+    "captured_energy",
     "contraction_curve",
     "fix_signs",
     "full_spectrum",
@@ -33,4 +42,5 @@ __all__ = [
     "saturation",
     "tangents",
     "top_singular",
+    "transformation_tangents",
 ]
