@@ -486,9 +486,10 @@ def compare_cmd(ctx: click.Context, data_spec: str, out_dir: Path, points: int |
 def demo_cmd(out_dir: Path, quiet: bool) -> None:
     """The main job: AE vs DAE vs CAE on a swiss roll, then on the 8x8 digits.
 
-    Writes runs, analyses, figures and reports under --out and prints where
-    the report is. A couple of minutes on a laptop CPU; re-running reuses
-    finished runs.
+    Writes under --out: README.md (one table per study, read it first),
+    swiss-roll/ and digits/, each with report.md (the findings), figures/,
+    comparison.json, runs/ and analysis/. About a minute on a 2-core CPU
+    (more on a busy one); re-running reuses finished runs and analyses.
     """
     import time
 

@@ -379,15 +379,19 @@ def _findings(study: StudyConfig, result: StudyResult) -> list[str]:
     def clear(a: dict[str, Any], b: dict[str, Any], metric: str) -> bool:
         return abs(a[metric]["mean"] - b[metric]["mean"]) > a[metric]["std"] + b[metric]["std"]
 
-    def margin(winner: dict[str, Any], metric: str) -> str:
-        """Whether the winner is clear of every other model, given the spread over seeds."""
-        close = [a["label"] for a in base if a is not winner and a.get(metric)
-                 and not clear(winner, a, metric)]  # fmt: skip
-        return (
-            f" (not clearly ahead of {', '.join(close)}: within the spread over seeds)"
-            if close
-            else ""
-        )
+    def close_to(winner: dict[str, Any], metric: str) -> list[str]:
+        return [a["label"] for a in base if a is not winner and a.get(metric)
+                and not clear(winner, a, metric)]  # fmt: skip
+
+    def named(winner: dict[str, Any], metric: str, value: str) -> str:
+        """The winner in bold, or no winner where others are within the spread over seeds."""
+        close = close_to(winner, metric)
+        if close:
+            return (
+                f"no clear winner: {winner['label']} ({value}) and {', '.join(close)} are "
+                "within the spread over seeds"
+            )
+        return f"**{winner['label']}** ({value})"
 
     lines = []
     cae = next((a for a in base if a["model"] == "cae"), None)
@@ -397,12 +401,14 @@ def _findings(study: StudyConfig, result: StudyResult) -> list[str]:
         if cae is not None:
             verdict = (
                 " As in Rifai et al. (2011), the CAE is the most contractive."
+                if fro is cae and not close_to(fro, "frobenius_mean")
+                else ""
                 if fro is cae
                 else " Rifai et al. (2011) found the CAE smallest; here it is not."
             )
         lines.append(
-            f"- Smallest mean ‖J_f‖_F: **{fro['label']}** ({_fmt(fro['frobenius_mean'])})"
-            f"{margin(fro, 'frobenius_mean')}.{verdict}"
+            f"- Smallest mean ‖J_f‖_F: "
+            f"{named(fro, 'frobenius_mean', _fmt(fro['frobenius_mean']))}.{verdict}"
         )
     for dae in (a for a in base if a["model"].startswith("dae")):
         if cae is None:
@@ -425,28 +431,27 @@ def _findings(study: StudyConfig, result: StudyResult) -> list[str]:
     elif cnt:
         lines.append(
             f"- Fewest expanding directions (σ > {study.analysis.threshold:g}): "
-            f"**{cnt['label']}** ({_fmt(cnt['count_mean'], '.2f')} on average)"
-            f"{margin(cnt, 'count_mean')}."
+            f"{named(cnt, 'count_mean', _fmt(cnt['count_mean'], '.2f') + ' on average')}."
         )
     ang = best("angle_mean")
     if ang:
         truth = result.rows[0]["angle_reference"] == "truth"
+        degrees = _fmt(ang["angle_mean"], ".1f") + " degrees"
         lines.append(
             f"- Tangent angle to {'the true tangents' if truth else 'local PCA (no truth known)'}:"
-            f" smallest for **{ang['label']}** ({_fmt(ang['angle_mean'], '.1f')} degrees)"
-            f"{margin(ang, 'angle_mean')}."
+            f" smallest for {named(ang, 'angle_mean', degrees)}."
         )
     probe = best("probe_accuracy", low=False)
     if probe:
         lines.append(
-            f"- Linear-probe accuracy: best for **{probe['label']}** "
-            f"({_fmt(probe['probe_accuracy'], '.3f')}){margin(probe, 'probe_accuracy')}."
+            f"- Linear-probe accuracy: best for "
+            f"{named(probe, 'probe_accuracy', _fmt(probe['probe_accuracy'], '.3f'))}."
         )
     rec = best("held_out_reconstruction")
     if rec:
         lines.append(
-            f"- Lowest held-out reconstruction error: **{rec['label']}** "
-            f"({_fmt(rec['held_out_reconstruction'])}){margin(rec, 'held_out_reconstruction')}."
+            f"- Lowest held-out reconstruction error: "
+            f"{named(rec, 'held_out_reconstruction', _fmt(rec['held_out_reconstruction']))}."
         )
     return lines
 
