@@ -7,6 +7,7 @@ several chunks."""
 from __future__ import annotations
 
 import hashlib
+import mmap
 import re
 
 import numpy as np
@@ -29,7 +30,13 @@ def small_chunks(monkeypatch) -> list[int]:
     monkeypatch.setattr(streaming, "CHUNK_BYTES", CHUNK_ROWS * D * 4)
     released = []
     release = streaming.release_pages
-    monkeypatch.setattr(streaming, "release_pages", lambda X: (released.append(1), release(X)))
+
+    def counted(X) -> None:  # only calls that can reach a memmap's pages count
+        if isinstance(X, (np.memmap, RowView)):
+            released.append(1)
+        release(X)
+
+    monkeypatch.setattr(streaming, "release_pages", counted)
     return released
 
 
@@ -156,3 +163,17 @@ def test_local_pca_reference_is_capped_by_a_seeded_sample(monkeypatch):
     assert len(sample) == 100 and np.all(np.diff(sample) > 0) and np.isin(sample, rows).all()
     np.testing.assert_array_equal(sample, runs.reference_sample(rows, D, seed=0)[0])
     assert "sample of 100 of the 1000 reference rows" in note
+
+
+def test_releasing_a_row_view_releases_its_memmaps_pages(npy):
+    class Mapping:  # stands in for np.memmap's mmap.mmap, recording what it is told
+        def __init__(self) -> None:
+            self.advice: list[int] = []
+
+        def madvise(self, option: int) -> None:
+            self.advice.append(option)
+
+    mm = np.load(npy, mmap_mode="r")
+    mm._mmap = Mapping()
+    streaming.release_pages(RowView(mm, np.arange(0, N, 2)))
+    assert mm._mmap.advice == [mmap.MADV_DONTNEED]

@@ -48,6 +48,8 @@ def release_pages(X: Any) -> None:
 
     A no-op for in-memory arrays, and where the platform has no ``madvise``.
     """
+    if isinstance(X, RowView):
+        X = X.base
     mapping = getattr(X, "_mmap", None)  # np.memmap keeps its mmap.mmap here
     if mapping is None or _DONTNEED is None or not hasattr(mapping, "madvise"):
         return

@@ -107,7 +107,7 @@ def _check_tangents(tangents, n: int, d: int, source: str) -> None:
 
 
 def _numeric(a, source: str, what: str) -> np.ndarray:
-    a = np.asarray(a)
+    a = a if isinstance(a, np.ndarray) else np.asarray(a)  # a memmap stays one
     if a.dtype.kind not in "biuf":
         raise DataError(
             f"{source}: {what} must be numeric (bool, int or float); got dtype {a.dtype}"
