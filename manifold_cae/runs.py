@@ -28,11 +28,15 @@ from manifold_cae.data import (
     Dataset,
     check_range_for_output,
     load_dataset,
+    rows_of,
     train_test_split_indices,
 )
 from manifold_cae.errors import CheckpointError, ConfigError
 from manifold_cae.report import write_analysis
 from manifold_cae.train import TrainResult, check_resumable, fit
+
+REFERENCE_BYTES = 256 * 2**20  # local PCA's reference points, as float64, at most this
+FLOAT64_BYTES = 8
 
 
 def choose_output(ds: Dataset, output: Literal["auto", "sigmoid", "linear"]) -> str:
@@ -99,12 +103,12 @@ def train_dataset(
         )
     train_idx, held_idx = split(ds, config.training)
     return fit(
-        ds.X[train_idx],
+        rows_of(ds.X, train_idx),  # a memmap's split is read batch by batch, not copied
         config,
         out_dir=out_dir,
         resume=resume,
         overwrite=overwrite,
-        X_held_out=ds.X[held_idx] if len(held_idx) else None,
+        X_held_out=rows_of(ds.X, held_idx) if len(held_idx) else None,
         progress=progress,
     )
 
@@ -155,6 +159,29 @@ def select_split(ds: Dataset, training: TrainConfig, which: str) -> np.ndarray:
     raise ConfigError(f"split must be all, train or held-out; got {which!r}")
 
 
+def reference_sample(
+    rows: np.ndarray, n_features: int, *, seed: int
+) -> tuple[np.ndarray | None, str | None]:
+    """A seeded sample of ``rows`` for the local-PCA baseline, when they are too many.
+
+    The baseline holds its reference points in memory as float64, so at most
+    :data:`REFERENCE_BYTES` of them: more rows than that (a large file) are sampled.
+
+    Returns:
+        (None, None) when every row fits, else the sample (sorted row indices, (m,)) and a
+        note for the report that says so.
+    """
+    cap = max(1, REFERENCE_BYTES // (FLOAT64_BYTES * n_features))
+    if len(rows) <= cap:
+        return None, None
+    sample = np.sort(np.random.default_rng(seed).choice(rows, size=cap, replace=False))
+    note = (
+        f"local-PCA neighbours are drawn from a seeded sample of {cap} of the {len(rows)} "
+        f"reference rows (at most {REFERENCE_BYTES // 2**20} MiB of them in memory)"
+    )
+    return sample, note
+
+
 def analyze_run(
     run_dir: str | Path,
     data_spec: str,
@@ -172,31 +199,39 @@ def analyze_run(
     """
     ckpt = load_checkpoint(run_dir)
     ds = load_dataset(data_spec, seed=ckpt.config.training.data_seed)
+    data = ds.provenance()  # fingerprints the data once (streamed for a memmap)
     trained_on = ckpt.config.data.get("sha256")
-    if which != "all" and trained_on and ds.provenance()["sha256"] != trained_on:
+    if which != "all" and trained_on and data["sha256"] != trained_on:
         raise ConfigError(
             f"--split {which} needs the data {run_dir} was trained on, but {data_spec!r} is "
             f"other data (its fingerprint differs from the run's {ckpt.config.data.get('spec')!r})"
             "; analyse it with --split all, or pass the run's own --data"
         )
+    config = config or AnalysisConfig()
     rows = select_split(ds, ckpt.config.training, which)
-    sub = ds.subset(rows)
-    reference = ds.subset(split(ds, ckpt.config.training)[0]).X if which == "held-out" else None
+    train_idx = split(ds, ckpt.config.training)[0]  # local PCA's reference for held-out rows
+    held_out = which == "held-out"
+    sample, note = reference_sample(
+        train_idx if held_out else rows, ds.n_features, seed=config.seed
+    )
+    if sample is None and held_out:
+        sample = train_idx
     model = ckpt.model
-    if config is not None and config.layer is not None:
+    if config.layer is not None:
         from manifold_cae.stacking import prefix  # stacking builds on this module
 
         model = prefix(model, config.layer)
     result = analyze(
         model,
-        sub.X,
+        rows_of(ds.X, rows),  # a memmap's rows are read as the analysis needs them
         config=config,
-        tangents=sub.tangents,
-        reference=reference,
+        tangents=None if ds.tangents is None else ds.tangents[rows],
+        reference=None if sample is None else np.asarray(rows_of(ds.X, sample)),
         progress=progress,
     )
+    if note:
+        result.summary = dataclasses.replace(result.summary, notes=(*result.summary.notes, note))
     result.reindex(rows)  # positions in the data set, not the subset
-    data = ds.provenance()
     provenance = dataclasses.replace(
         result.summary.provenance,
         data=DataInfo(spec=data["spec"], name=data["name"], split=which, sha256=data["sha256"]),

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
+import functools
 import math
 from dataclasses import InitVar, dataclass
 from typing import NamedTuple
 
 import numpy as np
 
+from manifold_cae.data.streaming import row_chunks, sha256_rows, value_range
 from manifold_cae.data.validation import validate
 from manifold_cae.errors import DataError
 
@@ -35,15 +36,7 @@ class Dataset:
         validate(
             self.X, source=self.spec, y=self.y, tangents=self.tangents, allow_empty=allow_empty
         )
-        with np.errstate(over="ignore"):
-            X = np.ascontiguousarray(self.X, dtype=np.float32)
-        if not np.isfinite(X).all():
-            row, col = (int(v) for v in np.argwhere(~np.isfinite(X))[0])
-            raise DataError(
-                f"{self.spec}: values overflow float32 (|x| > 3.4e38), the first "
-                f"{np.asarray(self.X)[row, col].item()!r} at (row {row}, column {col}); rescale X"
-            )
-        object.__setattr__(self, "X", X)
+        object.__setattr__(self, "X", _as_float32(self.X, self.spec))
         if self.y is not None:
             object.__setattr__(self, "y", np.asarray(self.y).astype(np.int64))
         if self.tangents is not None:
@@ -51,10 +44,10 @@ class Dataset:
             object.__setattr__(self, "tangents", T)
         if self.image_shape is not None:
             shape = tuple(int(s) for s in self.image_shape)
-            if len(shape) != 2 or shape[0] * shape[1] != X.shape[1]:
+            if len(shape) != 2 or shape[0] * shape[1] != self.X.shape[1]:
                 raise DataError(
                     f"{self.spec}: image_shape {self.image_shape} does not match "
-                    f"n_features={X.shape[1]}"
+                    f"n_features={self.X.shape[1]}"
                 )
             object.__setattr__(self, "image_shape", shape)
 
@@ -82,10 +75,21 @@ class Dataset:
         """k, the number of tangent directions, or None without tangents."""
         return None if self.tangents is None else self.tangents.shape[1]
 
+    @functools.cached_property
+    def value_range(self) -> tuple[float, float] | None:
+        """(min, max) of X, read in chunks once; None when X holds no values."""
+        return value_range(self.X)
+
     @property
     def in_unit_interval(self) -> bool:
         """True when every value of X lies in [0, 1] (what a sigmoid decoder can produce)."""
-        return self.X.size == 0 or bool(self.X.min() >= 0 and self.X.max() <= 1)
+        span = self.value_range
+        return span is None or (span[0] >= 0 and span[1] <= 1)
+
+    @functools.cached_property
+    def sha256(self) -> str:
+        """SHA-256 of X's float32 C-order bytes, read in chunks once: X's fingerprint."""
+        return sha256_rows(self.X)
 
     def subset(self, indices: np.ndarray) -> Dataset:
         """The rows ``indices``: ints of shape (m,), or a boolean mask of shape (n_samples,)."""
@@ -115,10 +119,30 @@ class Dataset:
             "name": self.name,
             "n_samples": self.n_samples,
             "n_features": self.n_features,
-            "sha256": hashlib.sha256(self.X.tobytes()).hexdigest(),
+            "sha256": self.sha256,
             "has_labels": self.y is not None,
             "has_tangents": self.tangents is not None,
         }
+
+
+def _as_float32(X: np.ndarray, spec: str) -> np.ndarray:
+    """X as C-contiguous float32; a float32 memmap stays one, so it is never read whole."""
+    if isinstance(X, np.memmap) and X.dtype == np.float32 and X.flags.c_contiguous:
+        return X
+    with np.errstate(over="ignore"):
+        X32 = np.ascontiguousarray(X, dtype=np.float32)
+    if X32.dtype == np.asarray(X).dtype:
+        return X32  # validate() has found it finite already
+    for start, chunk in row_chunks(X32):
+        bad = ~np.isfinite(chunk)
+        if bad.any():
+            row, col = (int(v) for v in np.argwhere(bad)[0])
+            raise DataError(
+                f"{spec}: values overflow float32 (|x| > 3.4e38), the first "
+                f"{np.asarray(X)[start + row, col].item()!r} at (row {start + row}, column "
+                f"{col}); rescale X"
+            )
+    return X32
 
 
 def derived(ds: Dataset, **changes) -> Dataset:

@@ -2,6 +2,8 @@
 
 A .npy header (and each array's header inside an .npz) is read first, so a file that needs
 pickle, lies about its size or would not fit in memory is refused before anything is loaded.
+A .npy of float32 in C order is memory-mapped and never loaded whole (out of core); any
+other .npy is mapped too, then converted to float32 in memory.
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ NPZ_ARRAYS = ("X", "y", "tangents")
 NPY_MAGIC = b"\x93NUMPY"
 ZIP_MAGIC = b"PK\x03\x04"
 CSV_PEAK_PER_BYTE = 6  # the bytes, the decoded text, its lines and the float64 array
-FLOAT32_BYTES = 4  # each value of X is also kept as float32
+FLOAT32_BYTES = 4  # X is kept as float32
+NPZ_PEAK_PER_BYTE = 1.5  # an .npz array is read whole, then X's float32 copy (from float64)
 SAVE_NPY = "save a numeric array instead: np.save(path, np.asarray(X, dtype=np.float32))"
 
 
@@ -91,9 +94,17 @@ def _read_npy(path: Path, f: BinaryIO, size: int) -> np.ndarray:
             f"signature); {SAVE_NPY}"
         )
     f.seek(0)
-    _check_fits(path, _header(f, size, where=str(path)), "its array")
-    f.seek(0)
-    return _read_array(f, where=str(path))
+    nbytes = _header(f, size, where=str(path))
+    try:
+        X = np.load(path, mmap_mode="r", allow_pickle=False) if nbytes else None
+    except (ValueError, OSError) as e:
+        raise DataError(f"{path}: cannot read it ({e}); is it corrupt? {SAVE_NPY}") from None
+    if X is None or X.dtype.kind not in "biuf":
+        f.seek(0)  # nothing to map, or refused by validation with its own message
+        return _read_array(f, where=str(path))
+    if X.dtype != np.float32 or not X.flags.c_contiguous:
+        _check_fits(path, X.size * FLOAT32_BYTES, "its array as float32")
+    return X  # float32 in C order is read from disk as needed, never whole
 
 
 def _read_npz(path: Path, f: BinaryIO) -> tuple:
@@ -123,7 +134,7 @@ def _read_npz(path: Path, f: BinaryIO) -> tuple:
             )
         infos = {key: archive.getinfo(members[key]) for key in NPZ_ARRAYS if key in members}
         headers = {key: _member_header(path, archive, info) for key, info in infos.items()}
-        _check_fits(path, sum(headers.values()), "its arrays")
+        _check_fits(path, sum(headers.values()) * NPZ_PEAK_PER_BYTE, "its arrays")
         arrays = {}
         for key, info in infos.items():
             with archive.open(info) as member:
@@ -169,14 +180,15 @@ def _header(f: BinaryIO, size: int, *, where: str) -> int:
     return nbytes
 
 
-def _check_fits(path: Path, nbytes: int, what: str) -> None:
+def _check_fits(path: Path, nbytes: float, what: str) -> None:
     check_memory(
-        nbytes * (1 + FLOAT32_BYTES / 8),  # the array, then X's float32 copy
+        nbytes,
         source=str(path),
         what=f"loading {what}",
         fix=(
             "load fewer rows: memory-map it and save a slice, e.g. "
-            "np.save('part.npy', np.load(path, mmap_mode='r')[:100_000])"
+            "np.save('part.npy', np.load(path, mmap_mode='r')[:100_000]); a .npy of "
+            "float32 in C order is read from disk as needed, whatever its size"
         ),
     )
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from manifold_cae.data.streaming import row_chunks
 from manifold_cae.errors import DataError
 
 if TYPE_CHECKING:
@@ -106,7 +107,7 @@ def _check_tangents(tangents, n: int, d: int, source: str) -> None:
 
 
 def _numeric(a, source: str, what: str) -> np.ndarray:
-    a = np.asarray(a)
+    a = a if isinstance(a, np.ndarray) else np.asarray(a)  # a memmap stays one
     if a.dtype.kind not in "biuf":
         raise DataError(
             f"{source}: {what} must be numeric (bool, int or float); got dtype {a.dtype}"
@@ -115,13 +116,21 @@ def _numeric(a, source: str, what: str) -> np.ndarray:
 
 
 def _finite(a: np.ndarray, source: str, what: str) -> None:
-    """``a``: shape (n_rows, n_columns); the message names the first bad cell."""
-    bad = ~np.isfinite(a)
-    if bad.any():
-        row, col = (int(v) for v in np.argwhere(bad)[0])
+    """``a``: shape (n_rows, n_columns), read in chunks; the message names the first bad cell."""
+    if a.dtype.kind != "f":  # bool and int values are always finite
+        return
+    first, count = None, 0
+    for start, chunk in row_chunks(a):
+        bad = ~np.isfinite(chunk)
+        n_bad = int(bad.sum())
+        if n_bad and first is None:
+            row, col = (int(v) for v in np.argwhere(bad)[0])
+            first = (start + row, col)
+        count += n_bad
+    if first is not None:
         raise DataError(
-            f"{source}: {what} has {int(bad.sum())} NaN or inf values; the first is at "
-            f"(row {row}, column {col}); remove or impute those rows"
+            f"{source}: {what} has {count} NaN or inf values; the first is at "
+            f"(row {first[0]}, column {first[1]}); remove or impute those rows"
         )
 
 
@@ -130,8 +139,9 @@ def check_range_for_output(ds: Dataset, output: str) -> None:
     if output not in ("sigmoid", "linear"):
         raise DataError(f"output must be 'sigmoid' or 'linear'; got {output!r}")
     if output == "sigmoid" and not ds.in_unit_interval:
+        low, high = ds.value_range  # not None: an empty X is in the unit interval
         raise DataError(
-            f"{ds.spec}: values span [{ds.X.min():.4g}, {ds.X.max():.4g}] but a sigmoid output "
+            f"{ds.spec}: values span [{low:.4g}, {high:.4g}] but a sigmoid output "
             "only produces [0, 1]; rescale to [0, 1], or use --output linear"
         )
 
