@@ -148,6 +148,11 @@ class Chunk:
     truth: Tensor | None  # (m, n_features, k_true) true tangent bases, float64, CPU
 
     @property
+    def spectrum(self) -> Tensor:
+        """(m, r) the full spectrum, or in top-k mode the leading top_k values."""
+        return self.sigma if self.sigma is not None else self.top.values
+
+    @property
     def positions(self) -> slice:  # rows of this chunk among all analysed points
         return slice(self.start, self.start + self.x.shape[0])
 
@@ -226,3 +231,50 @@ class Metric:
     def arrays(self) -> dict[str, np.ndarray]:
         """Arrays for spectra.npz."""
         return {}
+
+
+@dataclass(frozen=True)
+class Distribution(Section):
+    """How a whole number per point is spread over the points."""
+
+    mean: float
+    median: float
+    histogram: list[int]  # (max + 1,): points with each value, from 0
+    capped_at_top_k: bool  # top-k mode: only the leading top_k singular values were seen
+
+
+class IntegerPerPoint(Metric):
+    """A metric that is one whole number per point (a count, a dimension).
+
+    Subclasses give ``column`` (its points.csv name), :meth:`value` at a chunk and
+    ``Result``, built from :meth:`distribution`.
+    """
+
+    column: ClassVar[str]
+
+    def __init__(self, ctx: Context) -> None:
+        super().__init__(ctx)
+        self.per_point = PerPoint(ctx.n_points, dtype=np.int64)
+
+    def value(self, chunk: Chunk) -> Tensor:
+        """(m,) the number at each point of the chunk."""
+        raise NotImplementedError
+
+    def update(self, chunk: Chunk) -> None:
+        self.per_point.set(chunk.positions, self.value(chunk))
+
+    def merge(self, other: IntegerPerPoint) -> None:
+        self.per_point.merge(other.per_point)
+
+    def distribution(self) -> dict[str, Any]:
+        """mean, median and histogram (points with each value, from 0) over the points."""
+        v = self.per_point.values
+        return {
+            "mean": float(v.mean()),
+            "median": float(np.median(v)),
+            "histogram": np.bincount(v, minlength=1).tolist(),
+            "capped_at_top_k": not self.ctx.config.full_spectrum,
+        }
+
+    def columns(self) -> dict[str, np.ndarray]:
+        return {self.column: self.per_point.values}

@@ -27,8 +27,7 @@ class Norms(Metric):
 
     def update(self, chunk: Chunk) -> None:
         self.frobenius.set(chunk.positions, chunk.op.frobenius_sq().clamp_min(0).sqrt())
-        sigma = chunk.sigma if chunk.sigma is not None else chunk.top.values
-        self.spectral.set(chunk.positions, sigma[:, 0])
+        self.spectral.set(chunk.positions, chunk.spectrum[:, 0])
 
     def merge(self, other: Norms) -> None:
         self.frobenius.merge(other.frobenius)
