@@ -18,6 +18,9 @@ import numpy as np
 
 CHUNK_BYTES = 64 * 2**20  # one streamed chunk of rows
 _DONTNEED = getattr(mmap, "MADV_DONTNEED", None)
+# Linux maps in up to 64 KiB of cached pages around each page fault, so a scattered row
+# costs that much resident memory, however short it is.
+FAULT_AROUND_BYTES = 64 * 2**10
 
 
 def chunk_rows(n_features: int, itemsize: int) -> int:
@@ -91,7 +94,7 @@ class RowView:
     def __init__(self, X: Any, rows: np.ndarray) -> None:
         self.base = X
         self.rows = np.asarray(rows, dtype=np.int64)
-        self._read = 0  # bytes read since the memmap's pages were last released
+        self._read = 0  # bytes mapped in since the memmap's pages were last released
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -115,11 +118,15 @@ class RowView:
             return np.asarray(self.base[int(wanted)])
         order = np.argsort(wanted, kind="stable")
         out = np.empty((len(wanted), self.base.shape[1]), dtype=self.base.dtype)
-        out[order] = self.base[wanted[order]]
-        self._read += out.nbytes
-        if self._read >= CHUNK_BYTES:
-            release_pages(self.base)
-            self._read = 0
+        mapped = max(out.itemsize * out.shape[1], FAULT_AROUND_BYTES)  # per scattered row
+        step = max(1, CHUNK_BYTES // mapped)
+        for i in range(0, len(order), step):  # pieces, so a long read stays bounded too
+            piece = order[i : i + step]
+            out[piece] = self.base[wanted[piece]]
+            self._read += len(piece) * mapped
+            if self._read >= CHUNK_BYTES:
+                release_pages(self.base)
+                self._read = 0
         return out
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
