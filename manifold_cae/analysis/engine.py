@@ -140,7 +140,7 @@ def _context(
     if k_true is not None and top_k < k_true:
         raise ConfigError(f"top_k={top_k} is below the manifold dimension {k_true}")
     dtype = next(model.parameters()).dtype
-    sample = torch.as_tensor(ref[:DISTANCE_POINTS], dtype=dtype, device=device)
+    sample = torch.as_tensor(np.array(ref[:DISTANCE_POINTS]), dtype=dtype, device=device)
     return Context(
         config=config,
         model=model,
