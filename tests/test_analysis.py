@@ -400,3 +400,11 @@ def test_local_dimension_of_a_linear_encoder_by_construction():
         auto = analyze(model, X)  # no --top-k and no truth: k from the local dimension
         assert auto.summary.spectrum.top_k == 3 and auto.arrays["tangents"].shape[1] == 3
         assert any("median local dimension" in n for n in auto.summary.notes)
+
+
+def test_top_k_mode_without_top_k_picks_k_from_the_pilot(sphere_model):
+    """--no-full-spectrum without --top-k: the pilot's k comes from the top values."""
+    ds, model = sphere_model
+    res = analyze(model, ds.X, config=AnalysisConfig(points=30, full_spectrum=False))
+    assert 1 <= res.summary.spectrum.top_k <= 3
+    assert res.summary.dimension.capped_at_top_k

@@ -39,6 +39,7 @@ from manifold_cae.progress import Progress
 
 DEFAULT_TOP_K = 10  # tangents per point when neither --top-k nor the manifold's dimension is known
 _TOP_K_SALT = 0x7A  # keeps the top-k start blocks independent of other per-chunk draws
+_PILOT_SALT = 0x91  # the pilot top-k that picks k when neither --top-k nor truth is given
 
 
 @dataclass
@@ -126,7 +127,7 @@ def pilot_dimension(
         if config.full_spectrum:
             sigma = full_spectrum(op, exact=config.exact)
         else:
-            gen = chunk_generator(config.seed, _TOP_K_SALT, -1, device)
+            gen = chunk_generator(config.seed, _PILOT_SALT, 0, device)
             sigma = top_singular(op, min(DEFAULT_TOP_K, rank), generator=gen).values
     d = local_dimension(sigma, config.dimension_method)  # type: ignore[arg-type]
     return int(min(rank, max(1, round(float(d.double().median())))))
