@@ -29,6 +29,7 @@ from manifold_cae.analysis.contraction import DISTANCE_POINTS, max_pairwise_dist
 from manifold_cae.analysis.dimension import local_dimension
 from manifold_cae.analysis.local_pca import NeighbourIndex, local_pca_tangents
 from manifold_cae.analysis.metrics import REGISTRY, Chunk, Context, Metric
+from manifold_cae.analysis.metrics.base import chunk_generator
 from manifold_cae.analysis.spectra import FactoredJacobian, full_spectrum, top_singular
 from manifold_cae.analysis.summary import AnalysisSummary, Provenance
 from manifold_cae.config import AnalysisConfig
@@ -60,12 +61,6 @@ class AnalysisResult:
         self.indices = rows[self.indices]
         self.columns["index"] = self.indices
         self.arrays["indices"] = rows[self.arrays["indices"]]
-
-
-def chunk_generator(seed: int, salt: int, start: int, device: torch.device) -> torch.Generator:
-    """A generator seeded by (seed, salt, start): the same draws whichever process runs a chunk."""
-    state = np.random.SeedSequence([seed, salt, start]).generate_state(1, dtype=np.uint64)[0]
-    return torch.Generator(device=device).manual_seed(int(state >> 1))
 
 
 def _check_inputs(model: Autoencoder, X: Any, tangents: Any, config: AnalysisConfig) -> int:

@@ -31,6 +31,16 @@ if typing.TYPE_CHECKING:
     from manifold_cae.models import Autoencoder, LayerTrace
 
 
+def chunk_generator(seed: int, salt: int, start: int, device: torch.device) -> torch.Generator:
+    """A generator seeded by (seed, salt, start): the same draws whichever process runs a chunk.
+
+    ``salt`` keeps the draws of different uses (top-k starts, contraction directions)
+    independent; ``start`` is the chunk's first position, >= 0.
+    """
+    state = np.random.SeedSequence([seed, salt, start]).generate_state(1, dtype=np.uint64)[0]
+    return torch.Generator(device=device).manual_seed(int(state >> 1))
+
+
 @dataclass(frozen=True)
 class Stats:
     """Mean and median of a per-point quantity."""

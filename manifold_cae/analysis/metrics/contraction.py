@@ -6,10 +6,9 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
-import torch
 
 from manifold_cae.analysis.contraction import ContractionSums, contraction_sums, default_radii
-from manifold_cae.analysis.metrics.base import Chunk, Context, Metric, Section
+from manifold_cae.analysis.metrics.base import Chunk, Context, Metric, Section, chunk_generator
 
 # The curve's directions are drawn per chunk from a generator seeded by (seed, this
 # salt, chunk start), so a sharded analysis draws exactly what one process draws.
@@ -49,9 +48,7 @@ class Contraction(Metric):
         m = min(chunk.x.shape[0], self.n_centres - chunk.start)
         if m <= 0:
             return
-        seed = np.random.SeedSequence([self.ctx.config.seed, _SALT, chunk.start])
-        gen = torch.Generator(device=chunk.x.device)
-        gen.manual_seed(int(seed.generate_state(1, dtype=np.uint64)[0] >> 1))
+        gen = chunk_generator(self.ctx.config.seed, _SALT, chunk.start, chunk.x.device)
         self._add(contraction_sums(self.ctx.model, chunk.x[:m], self.radii, generator=gen))
 
     def _add(self, s: ContractionSums) -> None:

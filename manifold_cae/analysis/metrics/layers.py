@@ -12,8 +12,10 @@ from typing import ClassVar
 import numpy as np
 
 from manifold_cae.analysis.dimension import local_dimension
-from manifold_cae.analysis.metrics.base import Chunk, Context, Metric, Section
+from manifold_cae.analysis.metrics.base import Chunk, Context, Metric, Section, chunk_generator
 from manifold_cae.analysis.spectra import full_spectrum, top_singular
+
+_SALT = 0x1A0  # + the prefix's index: the top-k start blocks of each prefix, per chunk
 
 
 @dataclass(frozen=True)
@@ -39,14 +41,18 @@ class Layers(Metric):
         return None if ctx.model.n_layers > 1 else ""  # one layer: nothing to tabulate, no note
 
     def update(self, chunk: Chunk) -> None:
-        cfg = self.ctx.config
-        for i in range(self.ctx.model.n_layers):
-            op = chunk.op.prefix(i + 1)
-            if cfg.full_spectrum:
+        cfg, n_layers = self.ctx.config, self.ctx.model.n_layers
+        for i in range(n_layers):
+            if i + 1 == n_layers:  # the whole encoder: the engine already has its spectrum
+                op, sigma = chunk.op, chunk.spectrum
+            elif cfg.full_spectrum:
+                op = chunk.op.prefix(i + 1)
                 sigma = full_spectrum(op, exact=cfg.exact)
             else:
+                op = chunk.op.prefix(i + 1)
                 k = min(self.ctx.top_k, op.n_hidden, op.n_features)
-                sigma = top_singular(op, k, generator=None).values
+                gen = chunk_generator(cfg.seed, _SALT + i, chunk.start, chunk.x.device)
+                sigma = top_singular(op, k, generator=gen).values
             self.sums[0, i] += float(op.frobenius_sq().clamp_min(0).sqrt().double().sum())
             self.sums[1, i] += float(sigma[:, 0].double().sum())
             self.sums[2, i] += float((sigma > cfg.threshold).sum())
