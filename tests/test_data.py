@@ -13,6 +13,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from file_writers import npy as _npy
+from file_writers import npz as _npz
+from file_writers import text as _text
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.spatial.distance import pdist
@@ -337,18 +340,6 @@ def test_npz_with_labels_and_tangents(tmp_path):
     assert ds.y.dtype == np.int64 and ds.intrinsic_dim == 1
     np.testing.assert_array_equal(ds.y, y)
     np.testing.assert_allclose(ds.tangents, m.tangents, atol=1e-6)
-
-
-def _npy(arr):
-    return lambda p: np.save(p, arr)
-
-
-def _npz(**arrays):
-    return lambda p: np.savez(p, **arrays)
-
-
-def _text(s):
-    return lambda p: p.write_text(s)
 
 
 def _bytes(b):

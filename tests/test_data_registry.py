@@ -8,6 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from file_writers import npy as _npy
+from file_writers import npz as _npz
+from file_writers import text as _text
 
 import manifold_cae.data as data_module
 from manifold_cae.data import (
@@ -24,18 +27,6 @@ from manifold_cae.errors import DataError
 
 NAMES = ["circle", "helix", "swiss-roll", "sphere", "torus"]
 X5 = np.ones((5, 3))
-
-
-def _npy(arr):
-    return lambda p: np.save(p, arr)
-
-
-def _npz(**arrays):
-    return lambda p: np.savez(p, **arrays)
-
-
-def _text(s):
-    return lambda p: p.write_text(s)
 
 
 def _write_idx(path, magic, arr):
