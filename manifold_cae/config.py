@@ -396,10 +396,14 @@ class AnalysisConfig:
     n_radii: int = _opt(20, "Radii on the contraction-curve grid.")
     contraction_points: int = _opt(500, "x0 points used for the contraction curve.")
     pca_neighbors: int = _opt(20, "Neighbourhood size of the local-PCA baseline.")
-    chunk_size: int = _opt(64, "Points per streamed chunk (bounds memory).")
+    chunk_size: int | None = _opt(
+        None,
+        "Points per streamed chunk (bounds memory) [default: 64 on a CPU; on a GPU as many as "
+        "a quarter of its free memory holds, at most 4096].",
+    )
     seed: int = _opt(0, "Seeds the sample of points and the random probes.")
     device: str = _opt(
-        "cpu", "Where the Jacobians are computed: auto (cuda when available), cpu, cuda or cuda:N."
+        "auto", "Where the Jacobians are computed: auto (cuda when available), cpu, cuda or cuda:N."
     )
 
     def __post_init__(self) -> None:

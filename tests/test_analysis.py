@@ -71,12 +71,14 @@ def reference_svd(model: Autoencoder, x: torch.Tensor):
 
 @pytest.mark.parametrize(("hidden", "activation", "d_x"), CASES)
 @pytest.mark.parametrize("scale", [1.0, 6.0])  # 6.0 saturates most units
-@pytest.mark.parametrize("exact", [False, True])
-def test_full_spectrum_matches_numpy_svd(hidden, activation, d_x, scale, exact, seed):
+@pytest.mark.parametrize(
+    ("exact", "method"), [(False, "lapack"), (False, "tridiagonal"), (True, "auto")]
+)
+def test_full_spectrum_matches_numpy_svd(hidden, activation, d_x, scale, exact, method, seed):
     model = make_model(hidden, activation, d_x, seed, scale=scale)
     x = torch.randn(9, d_x, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
     s_ref, _ = reference_svd(model, x)
-    s = full_spectrum(FactoredJacobian(model, x), exact=exact).numpy()
+    s = full_spectrum(FactoredJacobian(model, x), exact=exact, method=method).numpy()
     assert s.shape == s_ref.shape
     assert np.all(np.diff(s, axis=1) <= 1e-12), "singular values must be descending"
     # The Gram route's documented trade-off: absolute error ~ sqrt(eps) * sigma_1, so a
@@ -94,12 +96,14 @@ def test_saturated_case_really_saturates(seed):
 
 @pytest.mark.parametrize(("hidden", "activation", "d_x"), CASES)
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
-def test_top_k_matches_numpy_svd(hidden, activation, d_x, dtype, seed):
+@pytest.mark.parametrize("orth", ["qr", "gram"])  # gram: the GPU route, run here on the CPU
+def test_top_k_matches_numpy_svd(hidden, activation, d_x, dtype, orth, seed):
     k = 3
     model = make_model(hidden, activation, d_x, seed, scale=2.0, dtype=dtype)
     x = torch.randn(16, d_x, generator=torch.Generator().manual_seed(seed), dtype=dtype)
     s_ref, vt_ref = reference_svd(model, x)
-    top = top_singular(FactoredJacobian(model, x), k, generator=torch.Generator().manual_seed(seed))
+    gen = torch.Generator().manual_seed(seed)
+    top = top_singular(FactoredJacobian(model, x), k, generator=gen, orth=orth, ritz="host")
     rtol = 1e-4
     np.testing.assert_allclose(top.values.double().numpy(), s_ref[:, :k], rtol=rtol)
     gap = s_ref[:, k - 1] / s_ref[:, k]

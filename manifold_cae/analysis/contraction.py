@@ -89,13 +89,15 @@ def contraction_sums(
     # sphere, the curve is free of radius-to-radius sampling noise, and its r -> 0
     # limit is exactly the Jacobian value below.
     u = random_directions(*x0.shape, generator=generator, dtype=x0.dtype, device=x0.device)
-    sums = np.zeros((3, len(radii)))
-    for i, r in enumerate(radii):
-        ratio = ((model.encode(x0 + float(r) * u) - h0).norm(dim=1) / float(r)).double()
-        sums[:, i] = (ratio.numel(), float(ratio.sum()), float((ratio**2).sum()))
+    ratios = torch.stack(
+        [(model.encode(x0 + float(r) * u) - h0).norm(dim=1) / float(r) for r in radii]
+    ).double()  # (n_radii, n_points), on x0's device: one transfer below, not one per radius
     with torch.enable_grad():
         _, ju = torch.func.jvp(model.encode, (x0,), (u,))
-    return ContractionSums(sums, float(ju.norm(dim=1).double().sum()))
+    moments = torch.stack([ratios.sum(dim=1), ratios.square().sum(dim=1)])
+    local = ju.norm(dim=1).double().sum()
+    sums = np.concatenate([np.full((1, len(radii)), float(x0.shape[0])), moments.cpu().numpy()])
+    return ContractionSums(sums, float(local))
 
 
 def contraction_curve(

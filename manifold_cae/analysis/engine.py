@@ -1,6 +1,7 @@
 """``analyze``: stream the points through every registered metric.
 
-Points are taken in chunks of ``config.chunk_size``. At each chunk the
+Points are taken in chunks of ``config.chunk_size`` (by default 64 on a CPU,
+and on a GPU as many as a quarter of its free memory holds). At each chunk the
 quantities several metrics share are computed once (the Jacobian's factors,
 the top-k singular triplets, the full spectrum, the local-PCA bases) and
 handed to every accumulator in :data:`~manifold_cae.analysis.metrics.REGISTRY`.
@@ -10,12 +11,15 @@ kept for the first ``store_points`` points of the (shuffled) sample only.
 Nothing here assumes one process or in-memory data: ``X`` only needs
 ``X[indices]``; every random draw is seeded by (seed, chunk start), so any
 subset of chunks gives the numbers one process would; and every metric
-merges.
+merges. On a GPU a chunk stays on the device from its rows' upload to the
+metrics' per-chunk results: Jacobian kernels, neighbour search, local PCA,
+angles, saturation and contraction sums are batched device operations.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +42,8 @@ from manifold_cae.errors import ConfigError, DataError
 from manifold_cae.models import Autoencoder
 from manifold_cae.progress import Progress
 
+CPU_CHUNK = 64  # points per chunk on a CPU when --chunk-size is not given
+MAX_GPU_CHUNK = 4096
 DEFAULT_TOP_K = 10  # tangents per point when neither --top-k nor the manifold's dimension is known
 _TOP_K_SALT = 0x7A  # keeps the top-k start blocks independent of other per-chunk draws
 _PILOT_SALT = 0x91  # the pilot top-k that picks k when neither --top-k nor truth is given
@@ -110,6 +116,26 @@ def sample_points(n_total: int, points: int | None, seed: int) -> np.ndarray:
     return rng.permutation(np.sort(rng.choice(n_total, size=points, replace=False)))
 
 
+def resolve_chunk_size(requested: int | None, model: Autoencoder, device: torch.device) -> int:
+    """The chunk size: as requested, else 64 on a CPU, else what a quarter of free GPU memory holds.
+
+    The GPU estimate counts the largest per-point buffers of the kernels: a
+    dense Jacobian (d_h x d_x) and four r x r matrices (the Gram matrix, its
+    reduction and the bisection's Sturm sequences), in the model's dtype.
+    """
+    if requested is not None:
+        return requested
+    if device.type != "cuda":
+        return CPU_CHUNK
+    itemsize = next(model.parameters()).element_size()
+    widths = [model.n_features, *model.config.hidden]
+    rank = min(model.n_features, model.n_hidden)
+    per_point = itemsize * (max(widths) ** 2 + 4 * rank**2 + 64 * sum(widths))
+    free, _ = torch.cuda.mem_get_info(device)
+    fit = int(free // 4 // per_point) // CPU_CHUNK * CPU_CHUNK
+    return max(CPU_CHUNK, min(MAX_GPU_CHUNK, fit))
+
+
 def pilot_dimension(
     model: Autoencoder, X: Any, indices: np.ndarray, config: AnalysisConfig, rank: int,
     device: torch.device,
@@ -171,6 +197,7 @@ def _chunks(
         truth = None
         if tangents is not None:
             truth = torch.as_tensor(np.asarray(tangents[idx]), dtype=torch.float64).mT
+            truth = truth.to(ctx.device)
         pca = pca_true_k = None
         if ctx.local_pca:
             hood = neighbours.neighbourhoods(rows, cfg.pca_neighbors)
@@ -224,6 +251,9 @@ def analyze(
         )
     device = resolve_device(config.device)
     model = copy.deepcopy(model).to(device).eval()
+    requested = config
+    chunk_size = resolve_chunk_size(config.chunk_size, model, device)
+    config = dataclasses.replace(config, chunk_size=chunk_size)
     ref = np.asarray(X if reference is None else reference)
     if not np.isfinite(ref).all():
         raise DataError(
@@ -241,6 +271,8 @@ def analyze(
             f"tangents per point: {pilot_k}, the median local dimension ({config.dimension_method})"
             f" of the first {min(config.chunk_size, len(indices))} points; set --top-k to choose"
         )
+    if requested.chunk_size is None and device.type == "cuda":
+        notes.append(f"chunks of {config.chunk_size} points (from free GPU memory)")
     if not ctx.local_pca and k_true is not None:
         notes.append(
             f"local-PCA baseline skipped: it needs more than {max(ctx.k_compare, k_true)} "
@@ -253,11 +285,11 @@ def analyze(
     starts = [all_starts[i] for i in distributed.my_share(len(all_starts), world)]
     bar = Progress(starts, total=len(starts), desc="analyse", unit="chunk",
                    enabled=progress if world.is_main else False)  # fmt: skip
-    for chunk in _chunks(ctx, X, indices, tangents, NeighbourIndex(ref), bar):
+    for chunk in _chunks(ctx, X, indices, tangents, NeighbourIndex(ref, device), bar):
         for m in metrics:
             m.update(chunk)
     metrics = _merge_ranks(metrics, world)
-    provenance = Provenance(__version__, model.config, config, n_data=X.shape[0])
+    provenance = Provenance(__version__, model.config, requested, n_data=X.shape[0])
     return collect(metrics, ctx, indices, provenance, notes)
 
 

@@ -6,15 +6,17 @@ applies J and J^T to blocks of vectors without forming J, one GEMM per
 factor for a whole chunk of points. On top of it:
 
 - :func:`full_spectrum`: every singular value, through the smaller Gram matrix
-  (J J^T or J^T J) and ``eigvalsh``, or through ``svdvals`` (``exact``).
+  (J J^T or J^T J) and a batched symmetric eigensolver
+  (:mod:`~manifold_cae.analysis.eigensolvers`), or through ``svdvals`` (``exact``).
   The Gram route squares the condition number: a singular value below about
   sqrt(eps) * sigma_1 (3e-4 * sigma_1 in float32) keeps little relative
   accuracy, while the leading ones are as accurate as the SVD's.
 - :func:`top_singular`: the leading k singular values and right singular
   vectors by randomized block Krylov iteration on J^T J (Musco & Musco, 2015)
-  with Rayleigh-Ritz extraction. Points whose Ritz residual stays above the
-  tolerance are redone with a dense eigendecomposition, so the answer is
-  accurate even where the spectrum has no gap after k.
+  with Rayleigh-Ritz extraction, every step batched over the chunk. Points
+  whose Ritz residual stays above the tolerance are redone with a deeper
+  Krylov space, then a dense eigendecomposition, so the answer is accurate
+  even where the spectrum has no gap after k.
 
 Singular values come in descending order; each singular vector's sign is
 fixed so that its largest-magnitude entry is positive.
@@ -22,13 +24,23 @@ fixed so that its largest-magnitude entry is positive.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 import torch
 from torch import Tensor
 
+from manifold_cae.analysis.eigensolvers import (
+    EighMethod,
+    EigvalshMethod,
+    batched_routes,
+    eigh,
+    eigvalsh,
+    gram_orthonormalize,
+)
 from manifold_cae.jacobian import chain_product, diag_times_w_frobenius_sq, layer_slopes
 from manifold_cae.models import Autoencoder
+
+OrthMethod = Literal["auto", "qr", "gram"]
 
 
 class FactoredJacobian:
@@ -117,47 +129,23 @@ def _rows_times(rows: Tensor, mat: Tensor) -> Tensor:
     return (rows.reshape(n * m, a) @ mat).reshape(n, m, mat.shape[1])
 
 
-def full_spectrum(op: FactoredJacobian, *, exact: bool = False) -> Tensor:
+def full_spectrum(
+    op: FactoredJacobian, *, exact: bool = False, method: EigvalshMethod = "auto"
+) -> Tensor:
     """All min(d_h, d_x) singular values per point, descending.
 
     Args:
         op: the Jacobians of a chunk of points.
         exact: use ``torch.linalg.svdvals`` on J instead of the Gram route.
+        method: the Gram route's eigensolver (:func:`~manifold_cae.analysis.eigensolvers.eigvalsh`).
 
     Returns:
         (n_samples, min(n_hidden, n_features)).
     """
     if exact:
         return torch.linalg.svdvals(op.dense())
-    evals = batched_eigvalsh(op.gram())  # ascending
+    evals = eigvalsh(op.gram(), method)  # ascending
     return evals.flip(-1).clamp_min(0).sqrt()
-
-
-def _one_thread_eigvalsh(a: Tensor) -> Tensor:
-    torch.set_num_threads(1)  # this worker thread only; the caller's setting is untouched
-    return torch.linalg.eigvalsh(a)
-
-
-def batched_eigvalsh(a: Tensor) -> Tensor:
-    """``torch.linalg.eigvalsh`` over a batch, one matrix per CPU thread.
-
-    LAPACK's tridiagonalisation gains little from a second thread, so on CPU
-    the batch is split over single-threaded workers instead (about 1.6x faster
-    on 2 cores at 784 x 784).
-
-    Args:
-        a: (n, r, r) symmetric.
-
-    Returns:
-        (n, r) eigenvalues, ascending.
-    """
-    workers = min(torch.get_num_threads(), a.shape[0])
-    if a.device.type != "cpu" or workers < 2:
-        return torch.linalg.eigvalsh(a)
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(workers) as pool:
-        return torch.cat(list(pool.map(_one_thread_eigvalsh, a.chunk(workers))))
 
 
 def fix_signs(v: Tensor) -> Tensor:
@@ -183,8 +171,17 @@ class TopSingular(NamedTuple):
     dense_fallback: Tensor  # (n_samples,) bool: points that needed the dense eigendecomposition
 
 
-def _orthonormalize(v: Tensor) -> Tensor:
-    return torch.linalg.qr(v).Q
+def orthonormalize(v: Tensor, method: OrthMethod = "auto") -> Tensor:
+    """Orthonormal columns spanning each block, (n, d, b) -> (n, d, b).
+
+    ``qr`` is Householder QR (LAPACK; one cuSOLVER call per matrix on a GPU);
+    ``gram`` is :func:`~manifold_cae.analysis.eigensolvers.gram_orthonormalize`
+    (batched GEMMs and one batched b x b eigensolve; zero columns where the
+    block is rank-deficient). ``auto``: ``qr`` on a CPU, ``gram`` elsewhere.
+    """
+    if method == "auto":
+        method = "gram" if batched_routes(v.device) else "qr"
+    return torch.linalg.qr(v).Q if method == "qr" else gram_orthonormalize(v)
 
 
 def top_singular(
@@ -195,6 +192,8 @@ def top_singular(
     block: int | None = None,
     n_blocks: int = 8,
     tol: float = 1e-5,
+    orth: OrthMethod = "auto",
+    ritz: EighMethod = "auto",
 ) -> TopSingular:
     """Leading ``k`` singular values and right singular vectors of J at each point.
 
@@ -209,6 +208,13 @@ def top_singular(
         block: block width (default k + 4).
         n_blocks: Krylov depth q.
         tol: relative residual above which a point is redone densely.
+        orth: how each block is orthonormalised (:func:`orthonormalize`).
+        ritz: the eigensolver of the (q b) x (q b) Rayleigh-Ritz problem
+            (:func:`~manifold_cae.analysis.eigensolvers.eigh`).
+
+    Every step is batched over the chunk; the only host synchronisation is the
+    one test of whether any point needs redoing (and, with ``ritz="host"``,
+    the Rayleigh-Ritz problem's trip to the host's cores).
 
     Returns:
         :class:`TopSingular`.
@@ -224,7 +230,7 @@ def top_singular(
     start = torch.randn((n, d, b), generator=generator, dtype=w0.dtype, device=w0.device)
     basis = torch.empty((n, d, m), dtype=w0.dtype, device=w0.device)  # Q_0 .. Q_{q-1}
     jq = torch.empty((n, op.n_hidden, m), dtype=w0.dtype, device=w0.device)  # J Q_i
-    basis[:, :, :b] = _orthonormalize(start)
+    basis[:, :, :b] = orthonormalize(start, orth)
     for i in range(q):
         cur = slice(i * b, (i + 1) * b)
         jq[:, :, cur] = op.matmat(basis[:, :, cur])  # kept: J on the Krylov space, for free
@@ -234,10 +240,10 @@ def top_singular(
         done = basis[:, :, : (i + 1) * b]
         for _ in range(2):  # twice is enough (Kahan-Parlett) to keep the basis orthogonal
             nxt = nxt - done @ (done.mT @ nxt)
-        basis[:, :, (i + 1) * b : (i + 2) * b] = _orthonormalize(nxt)
+        basis[:, :, (i + 1) * b : (i + 2) * b] = orthonormalize(nxt, orth)
     # Rayleigh-Ritz through the small Gram (J Q)^T (J Q): only its top-k pairs are used,
     # and those are far above the Gram route's accuracy floor.
-    evals, z = torch.linalg.eigh(jq.mT @ jq)
+    evals, z = eigh(jq.mT @ jq, ritz)
     z = z.flip(-1)[:, :, :k]
     values = evals.flip(-1)[:, :k].clamp_min(0).sqrt()
     vectors = basis @ z  # (n, d_x, k)
@@ -252,7 +258,9 @@ def top_singular(
         values, vectors, residual = values.clone(), vectors.clone(), residual.clone()
         sub = op.subset(redo)
         if 2 * q * b <= d // 2:  # a deeper Krylov space is still much cheaper than dense
-            again = top_singular(sub, k, generator=generator, block=b, n_blocks=2 * q, tol=tol)
+            again = top_singular(
+                sub, k, generator=generator, block=b, n_blocks=2 * q, tol=tol, orth=orth, ritz=ritz
+            )
             values[redo], vectors[redo] = again.values, again.vectors
             residual[redo], dense[redo] = again.residual, again.dense_fallback
         else:
@@ -264,7 +272,7 @@ def top_singular(
 def _dense_top(op: FactoredJacobian, k: int) -> tuple[Tensor, Tensor]:
     """Top-k by a float64 eigendecomposition of J^T J."""
     jac = op.to(torch.float64).dense()
-    evals, evecs = torch.linalg.eigh(jac.mT @ jac)  # ascending, (m, d_x), (m, d_x, d_x)
+    evals, evecs = eigh(jac.mT @ jac)  # ascending, (m, d_x), (m, d_x, d_x)
     values = evals.flip(-1)[:, :k].clamp_min(0).sqrt()
     vectors = evecs.flip(-1)[:, :, :k]
     dtype = op.weights[0].dtype

@@ -22,7 +22,7 @@ class AngleSummary(Section):
 
 
 def _degrees(a: Tensor, b: Tensor) -> np.ndarray:
-    return np.degrees(principal_angles(a, b)[:, 0].numpy())
+    return np.degrees(principal_angles(a, b)[:, 0].cpu().numpy())
 
 
 class Angles(Metric):
@@ -54,7 +54,7 @@ class Angles(Metric):
         return {name: p for name, p in parts.items() if p is not None}
 
     def update(self, chunk: Chunk) -> None:
-        vectors = chunk.top.vectors.double().cpu()
+        vectors = chunk.top.vectors.double()
         at = chunk.positions
         if self.cae_pca is not None and chunk.pca is not None:
             self.cae_pca.set(at, _degrees(vectors[:, :, : self.ctx.k_compare], chunk.pca))

@@ -153,9 +153,10 @@ class Chunk:
     code: LayerTrace  # pre-activations and activations of the code layer, (m, n_hidden)
     top: TopSingular  # (m, top_k) values, (m, n_features, top_k) vectors
     sigma: Tensor | None  # (m, rank) full spectrum, descending; None in top-k mode
-    pca: Tensor | None  # (m, n_features, k_compare) local-PCA bases, float64, CPU; None if skipped
+    pca: Tensor | None  # (m, n_features, k_compare) local-PCA bases, float64; None if skipped
     pca_true_k: Tensor | None  # (m, n_features, k_true) local-PCA bases at the true dimension
-    truth: Tensor | None  # (m, n_features, k_true) true tangent bases, float64, CPU
+    truth: Tensor | None  # (m, n_features, k_true) true tangent bases, float64
+    # Every tensor lives on the analysis device.
 
     @property
     def spectrum(self) -> Tensor:

@@ -41,8 +41,8 @@ class Saturation(Metric):
         s = saturation(act, a, h, low=cfg.saturation_low, high=cfg.saturation_high)
         self.per_point.set(chunk.positions, s.per_point)
         self.unit_sum += s.per_unit.double() * a.shape[0]
-        u = unit_interval_view(act, a, h).cpu().numpy()
-        self.hist += np.histogram(u, bins=ACTIVATION_BINS, range=(0, 1))[0]
+        u = unit_interval_view(act, a, h).double()  # binned where it lives, as np.histogram does
+        self.hist += torch.histc(u, ACTIVATION_BINS, 0, 1).long().cpu().numpy()
 
     def merge(self, other: Saturation) -> None:
         self.per_point.merge(other.per_point)
