@@ -146,7 +146,9 @@ def _sphere_analysis(config: AnalysisConfig):
 
 def test_analyze_with_every_batched_route_equals_the_cpu_routes(monkeypatch):
     """The GPU code path, run on the CPU, gives the CPU path's numbers."""
-    config = AnalysisConfig(points=120, chunk_size=50, store_points=30, contraction_points=60)
+    config = AnalysisConfig(
+        points=120, chunk_size=50, store_points=30, contraction_points=60, device="cpu"
+    )
     want = _sphere_analysis(config)
     for module in ("eigensolvers", "spectra", "local_pca"):
         monkeypatch.setattr(f"manifold_cae.analysis.{module}.batched_routes", lambda d: True)
@@ -162,7 +164,9 @@ def test_analyze_with_every_batched_route_equals_the_cpu_routes(monkeypatch):
 
 @cuda
 def test_analyze_on_cuda_matches_cpu():
-    config = AnalysisConfig(points=120, chunk_size=50, store_points=30, contraction_points=60)
+    config = AnalysisConfig(
+        points=120, chunk_size=50, store_points=30, contraction_points=60, device="cpu"
+    )
     want = _sphere_analysis(config)
     got = _sphere_analysis(AnalysisConfig(**{**vars(config), "device": "cuda"}))
     for name in ("count_above_threshold", "local_dimension", "saturation"):
