@@ -481,9 +481,16 @@ def compare_cmd(ctx: click.Context, data_spec: str, out_dir: Path, points: int |
     default="manifold-cae-demo",
     show_default=True,
 )
+@click.option(
+    "--device",
+    default="cpu",
+    show_default=True,
+    help="Train and analyse here: auto (cuda when available), cpu, cuda or cuda:N. "
+    "The README's demo numbers are from cpu.",
+)
 @_quiet_option
 @_friendly_errors
-def demo_cmd(out_dir: Path, quiet: bool) -> None:
+def demo_cmd(out_dir: Path, device: str, quiet: bool) -> None:
     """The main job: AE vs DAE vs CAE on a swiss roll, then on the 8x8 digits.
 
     Writes under --out: README.md (one table per study, read it first),
@@ -497,7 +504,10 @@ def demo_cmd(out_dir: Path, quiet: bool) -> None:
 
     t0 = time.perf_counter()
     run_demo(
-        out_dir, progress=False if quiet else None, log=(lambda _m: None) if quiet else click.echo
+        out_dir,
+        progress=False if quiet else None,
+        log=(lambda _m: None) if quiet else click.echo,
+        device=device,
     )
     click.echo(
         f"demo finished in {time.perf_counter() - t0:.0f} s; report: {out_dir / 'README.md'}"

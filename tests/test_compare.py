@@ -232,9 +232,15 @@ def test_demo_runs_both_studies_and_writes_an_index(tmp_path, monkeypatch):
         for name, s in demo.DEMO_STUDIES.items()
     }
     monkeypatch.setattr(demo, "DEMO_STUDIES", small)
-    r = CliRunner().invoke(main, ["demo", "--out", str(tmp_path), "-q"])
+    r = CliRunner().invoke(main, ["demo", "--out", str(tmp_path), "--device", "auto", "-q"])
     assert r.exit_code == 0, r.output
     assert "README.md" in r.output
+    from manifold_cae.checkpoint import load_checkpoint
+
+    run = tmp_path / "digits" / "runs" / "cae-s0"
+    assert load_checkpoint(run).config.training.device == "auto"  # --device reached training
+    summary = load_analysis(tmp_path / "digits" / "analysis" / "cae-s0").summary
+    assert summary.provenance.analysis.device == "auto"  # ... and the analysis
     index = (tmp_path / "README.md").read_text()
     assert "## swiss-roll" in index and "## digits" in index
     for name in ("swiss-roll", "digits"):
