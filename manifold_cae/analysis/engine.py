@@ -252,7 +252,8 @@ def analyze(
     device = resolve_device(config.device)
     model = copy.deepcopy(model).to(device).eval()
     requested = config
-    chunk_size = resolve_chunk_size(config.chunk_size, model, device)
+    # every rank must cut the same chunks (their starts seed the draws and shard the work)
+    chunk_size = min(distributed.all_gather(resolve_chunk_size(config.chunk_size, model, device)))
     config = dataclasses.replace(config, chunk_size=chunk_size)
     ref = np.asarray(X if reference is None else reference)
     if not np.isfinite(ref).all():
