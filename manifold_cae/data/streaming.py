@@ -187,10 +187,13 @@ class RowView:
 
 def rows_of(X: Any, rows: np.ndarray) -> Any:
     """X's rows ``rows`` (sorted, unique): X itself for every row, a lazy :class:`RowView` of
-    a memmap, or a copy of an in-memory array (already the cheapest way to index it)."""
+    a memmap (or of a RowView's memmap), or a copy of an in-memory array (already the
+    cheapest way to index it)."""
     rows = np.asarray(rows, dtype=np.int64)
     if len(rows) == X.shape[0]:
         return X
+    if isinstance(X, RowView):
+        return RowView(X.base, X.rows[rows])
     if isinstance(X, np.memmap):
         return RowView(X, rows)
     return X[rows]
