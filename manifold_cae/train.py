@@ -237,7 +237,9 @@ def fit(
     """Train the autoencoder ``config`` describes on ``X``.
 
     Args:
-        X: (n_samples, n_features) training data: a numpy array, tensor or memmap.
+        X: (n_samples, n_features) training data: a numpy array, tensor, memmap or
+            :class:`~manifold_cae.data.RowView`; a memmap or row view is never read
+            whole (each step reads its batch).
         config: model, objective, training settings and data provenance.
         model: initial weights (e.g. a pretrained stack); it must match
             ``config.model`` and is not modified. Default: a fresh
@@ -247,8 +249,8 @@ def fit(
             atomically after every epoch.
         resume: continue the run saved in ``out_dir`` up to ``config.training.epochs``.
         overwrite: allow starting afresh in an ``out_dir`` that already holds a run.
-        X_held_out: optional (n_held_out, n_features); its reconstruction loss is
-            recorded each epoch.
+        X_held_out: optional (n_held_out, n_features), of the same kinds as X; its
+            reconstruction loss is recorded each epoch, computed batch by batch.
         progress: show a progress bar; ``None`` shows it only on a terminal.
 
     Returns:
