@@ -32,12 +32,12 @@ from manifold_cae.config import (
     TrainConfig,
     replace,
 )
-from manifold_cae.data import Dataset, load_dataset
+from manifold_cae.data import Dataset, load_dataset, rows_of
 from manifold_cae.errors import ConfigError
 from manifold_cae.formatting import fmt
 from manifold_cae.formatting import fmt_spread as _fmt
 from manifold_cae.locks import directory_lock
-from manifold_cae.probe import linear_probe_accuracy
+from manifold_cae.probe import PROBE_BYTES, linear_probe_accuracy
 from manifold_cae.progress import Progress
 from manifold_cae.runs import analyze_run, continue_run, make_run_config, split
 
@@ -197,9 +197,9 @@ def _metrics(ds: Dataset, config: RunConfig, run: PlannedRun, run_dir: Path,
     probe = None
     if ds.y is not None:
         train_idx, held_idx = split(ds, config.training)
-        probe = linear_probe_accuracy(
-            load_checkpoint(run_dir).model, ds.X[train_idx], ds.y[train_idx],
-            ds.X[held_idx], ds.y[held_idx], seed=run.seed,
+        probe = linear_probe_accuracy(  # a memmap's splits are read in batches, not copied
+            load_checkpoint(run_dir).model, rows_of(ds.X, train_idx), ds.y[train_idx],
+            rows_of(ds.X, held_idx), ds.y[held_idx], seed=run.seed,
         )  # fmt: skip
     info = run.objective.info
     row: dict[str, Any] = {
@@ -506,7 +506,8 @@ def study_report(study: StudyConfig, result: StudyResult) -> str:
         "(the largest is the largest pairwise distance).",
         f"Tangent angle: largest principal angle to {'the true tangent space' if r0['angle_reference'] == 'truth' else 'local-PCA tangents (no truth known)'}.",  # noqa: E501
         "The linear probe is logistic regression on the codes (train → held-out), not the "
-        "paper's MLP fine-tuning.",
+        "paper's MLP fine-tuning; beyond "
+        f"{PROBE_BYTES // 2**20} MiB of float64 training codes it is fitted on a seeded sample.",
         "",
         "Per-run results are in `comparison.json`; figures in `figures/`; each run's "
         "singular-value report in `analysis/<run>/report.md`.",

@@ -14,15 +14,14 @@ import itertools
 import math
 from typing import Any, NamedTuple
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
 from manifold_cae.activations import get_activation
 from manifold_cae.config import ModelConfig
+from manifold_cae.data.streaming import column_moments
 
 SCALED = ("standard", "global")  # input_scaling values that keep a fitted shift and scale
-SCALING_CHUNK = 65536  # rows per chunk when fitting the scaling: bounds memory on a memmap
 
 
 def activation_slope(name: str, a: Tensor, h: Tensor) -> Tensor:
@@ -96,26 +95,25 @@ class Autoencoder(nn.Module):
         return len(self.config.hidden)
 
     @torch.no_grad()
-    def set_input_scaling(self, X: Any, *, chunk_rows: int = SCALING_CHUNK) -> None:
+    def set_input_scaling(self, X: Any) -> None:
         """Fit the input scaling to the rows of X (the training split), streamed in chunks.
 
         ``standard``: per feature, the mean and the standard deviation (1 where a
         feature is constant). ``global``: per-feature means, and one scale for all
         features, the root mean of their variances, so angles between directions
-        are kept. A model without scaling is left as it is.
+        are kept. A model without scaling is left as it is. The statistics are
+        float64 running moments (:func:`~manifold_cae.data.streaming.column_moments`),
+        so a memmap or a row view of one is read a chunk at a time, never whole.
 
         Args:
-            X: (n_samples, n_features): an array, tensor or memmap.
+            X: (n_samples, n_features): an array, tensor, memmap or RowView.
         """
         if not self.scaled:
             return
-        n, total, squares = 0, 0.0, 0.0
-        for i in range(0, X.shape[0], chunk_rows):
-            rows = torch.as_tensor(np.asarray(X[i : i + chunk_rows]), dtype=torch.float64)
-            n, total = n + rows.shape[0], total + rows.sum(0)
-            squares = squares + (rows * rows).sum(0)
-        mean = total / n
-        var = (squares / n - mean * mean).clamp_min(0)
+        if isinstance(X, Tensor):
+            X = X.detach().cpu().numpy()
+        moments = column_moments(X)
+        mean, var = torch.from_numpy(moments.mean), torch.from_numpy(moments.var)
         if self.config.input_scaling == "global":
             var = var.mean().expand_as(var)
         std = torch.where(var > 0, var.sqrt(), torch.ones_like(var))

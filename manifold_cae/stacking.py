@@ -44,6 +44,7 @@ import torch
 from manifold_cae._io import atomic_write_json
 from manifold_cae.checkpoint import HISTORY_FILE, MODEL_FILE, load_model, save_model
 from manifold_cae.config import ModelConfig, RunConfig, replace, resolve_scaling
+from manifold_cae.data.streaming import rows_of
 from manifold_cae.errors import CheckpointError, ConfigError
 from manifold_cae.models import Autoencoder
 from manifold_cae.probe import encode_numpy
@@ -295,7 +296,9 @@ def train_stacked(
     """Train the stack of ``config.model.hidden`` layer by layer, compose it, fine-tune it.
 
     Args:
-        X: (n_samples, n_features) training data, as for :func:`fit`.
+        X: (n_samples, n_features) training data, as for :func:`fit`: a memmap or
+            RowView is read batch by batch; the codes each layer passes up,
+            (n_samples, d_l) float32, are held in memory.
         config: architecture, objective (each layer's, with its own λ) and
             training settings; ``training.finetune_epochs`` and
             ``finetune_objective`` describe the joint fine-tuning.
@@ -358,8 +361,8 @@ def train_stacked_dataset(ds: Any, config: RunConfig, **kwargs: Any) -> StackRes
     from manifold_cae.runs import split  # runs sits above this module
 
     train_idx, held_idx = split(ds, config.training)
-    held = ds.X[held_idx] if len(held_idx) else None
-    return train_stacked(ds.X[train_idx], config, X_held_out=held, **kwargs)
+    held = rows_of(ds.X, held_idx) if len(held_idx) else None  # a memmap's split is not copied
+    return train_stacked(rows_of(ds.X, train_idx), config, X_held_out=held, **kwargs)
 
 
 def _fit_stage(
@@ -391,15 +394,15 @@ def _merged_history(layers: list[TrainResult], tuned: TrainResult | None) -> lis
 
 
 def _final_metrics(model: Autoencoder, X: Any, X_held_out: Any, *, seed: int) -> dict[str, float]:
-    """Reconstruction and mean ||J_f||_F of the whole composed encoder."""
-    x = torch.as_tensor(np.asarray(X), dtype=torch.float32, device=next(model.parameters()).device)
+    """Reconstruction and mean ||J_f||_F of the whole composed encoder, X read in batches."""
+    device = next(model.parameters()).device
+    first = torch.as_tensor(np.array(X[:1024], dtype=np.float32), device=device)  # (<=1024, d)
     out = {
-        "reconstruction": mean_reconstruction(model, x),
-        "jacobian_norm": mean_jacobian_norm(model, x[:1024], seed=seed),
+        "reconstruction": mean_reconstruction(model, X),
+        "jacobian_norm": mean_jacobian_norm(model, first, seed=seed),
     }
     if X_held_out is not None and len(X_held_out):
-        held = torch.as_tensor(np.asarray(X_held_out), dtype=torch.float32, device=x.device)
-        out["held_out_reconstruction"] = mean_reconstruction(model, held)
+        out["held_out_reconstruction"] = mean_reconstruction(model, X_held_out)
     return out
 
 

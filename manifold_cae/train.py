@@ -9,8 +9,10 @@ a resumed run reproduces an uninterrupted one bit for bit on CPU, however the
 previous process ended. A run directory has one writer at a time
 (:mod:`manifold_cae.locks`).
 
-The loop only needs ``X[indices]`` from the data, so a ``numpy.memmap`` works
-as well as an in-memory array.
+The loop only needs ``X[indices]`` from the data, so a ``numpy.memmap`` (or a
+:class:`~manifold_cae.data.RowView` of one) is never loaded: each batch's rows are
+read as the step needs them, in ascending order, and the finiteness check, the
+input scaling and the held-out loss stream through it in bounded chunks.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import copy
 import math
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +46,7 @@ from manifold_cae.config import (
     replace,
     resolve_output,
 )
+from manifold_cae.data.streaming import RowView, row_chunks
 from manifold_cae.device import resolve_device
 from manifold_cae.errors import CheckpointError, ConfigError, DataError, DivergenceError
 from manifold_cae.jacobian import closed_form_available, encoder_frobenius_sq
@@ -72,12 +76,28 @@ def init_model(config: RunConfig, *, dtype: torch.dtype = torch.float32) -> Auto
     return Autoencoder(config.model, generator=gen, dtype=dtype)
 
 
-def _as_source(X: Any, n_features: int, name: str) -> Any:
-    """Validate the training array at the boundary; keep memmaps as they are."""
+Source = Tensor | RowView  # training rows: in memory, or read from a memmap batch by batch
+
+
+def _row_source(X: Any) -> Source | np.ndarray:
+    """X as a :data:`Source` where that costs no copy of a file: a memmap becomes a
+    :class:`RowView` of all its rows; anything else is returned as an array to convert."""
+    if isinstance(X, Tensor | RowView):
+        return X
+    if isinstance(X, np.memmap) and X.ndim == 2:
+        return RowView(X, np.arange(X.shape[0]))
+    return X if isinstance(X, np.ndarray) else np.asarray(X)
+
+
+def _as_source(X: Any, n_features: int, name: str) -> Source:
+    """Validate the training array at the boundary, without reading a memmap whole.
+
+    In-memory data become one float32 tensor; a memmap or a :class:`RowView` stays on
+    disk and is read a batch at a time.
+    """
     if isinstance(X, Tensor):
         X = X.detach().cpu().numpy()
-    if not isinstance(X, np.ndarray):
-        X = np.asarray(X)
+    X = _row_source(X)
     if X.ndim != 2:
         raise DataError(f"{name} must be 2-D (n_samples, n_features); got shape {X.shape}")
     if X.shape[0] == 0:
@@ -87,25 +107,47 @@ def _as_source(X: Any, n_features: int, name: str) -> Any:
             f"{name} has {X.shape[1]} features but the model expects {n_features}; "
             f"pass data of the model's dimension or set n_features={X.shape[1]}"
         )
-    for start in range(0, X.shape[0], 65536):  # chunked, so a memmap is not read whole
-        chunk = np.asarray(X[start : start + 65536])
+    if isinstance(X, RowView):
+        return X
+    # Converted before the scan, so it checks what training sees (float32 may overflow).
+    return torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
+
+
+def _scan(source: Source, name: str, *, want_range: bool) -> tuple[float, float] | None:
+    """Check every value is finite, in one streamed pass; (min, max) too if ``want_range``.
+
+    Raises:
+        DataError: naming the first NaN or inf.
+    """
+    X = source.numpy() if isinstance(source, Tensor) else source
+    low, high = math.inf, -math.inf
+    for start, chunk in row_chunks(X):  # (m, n_features), a bounded piece of a memmap
         if not np.isfinite(chunk).all():
             r, c = np.argwhere(~np.isfinite(chunk))[0]
             raise DataError(
                 f"{name} holds NaN or inf (first at row {start + r}, column {c}: "
                 f"{chunk[r, c]}); remove or impute those rows"
             )
-    if isinstance(X, np.memmap):
-        return X
-    return torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
+        if want_range:
+            low, high = min(low, float(chunk.min())), max(high, float(chunk.max()))
+    return (low, high) if want_range else None
 
 
-def _gather(source: Any, idx: Tensor, device: torch.device) -> Tensor:
+def _gather(source: Source, idx: Tensor | slice, device: torch.device) -> Tensor:
+    """Rows ``idx`` of ``source``, in idx's order: (m, n_features) float32 on ``device``."""
     if isinstance(source, Tensor):
         return source[idx].to(device)
-    # Keep the shuffled order: corruption noise is drawn row by row, so a memmap must
-    # give the batch in the same order as an in-memory array to train identically.
-    return torch.from_numpy(np.asarray(source[idx.numpy()], dtype=np.float32)).to(device)
+    # A RowView reads rows in ascending order (kind to a memmap) and returns them in the
+    # order asked: corruption noise is drawn row by row, so a memmap must give the batch
+    # in the same order as an in-memory array to train identically.
+    key = idx if isinstance(idx, slice) else idx.numpy()
+    return torch.from_numpy(np.asarray(source[key], dtype=np.float32)).to(device)
+
+
+def _batches(source: Source, device: torch.device, batch_size: int) -> Iterator[Tensor]:
+    """``source``'s rows in order, ``batch_size`` at a time: (m, n_features) on ``device``."""
+    for start in range(0, source.shape[0], batch_size):
+        yield _gather(source, slice(start, start + batch_size), device)
 
 
 def _make_optimizer(model: Autoencoder, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -137,13 +179,37 @@ def mean_jacobian_norm(
 
 
 @torch.no_grad()
-def mean_reconstruction(model: Autoencoder, x: Tensor, *, batch_size: int = 1024) -> float:
-    """Mean reconstruction loss (summed over features) of clean inputs."""
+def mean_reconstruction(model: Autoencoder, x: Any, *, batch_size: int = 1024) -> float:
+    """Mean reconstruction loss (summed over features) of clean inputs.
+
+    Args:
+        model: the autoencoder.
+        x: (n_samples, n_features): a tensor, or an array, memmap or RowView, read and
+            moved to the model's device ``batch_size`` rows at a time.
+    """
+    source = _row_source(x)
+    if isinstance(source, np.ndarray):
+        source = torch.from_numpy(np.ascontiguousarray(source, dtype=np.float32))
+    device = next(model.parameters()).device
     total = sum(
-        float(reconstruction_loss(model, x[i : i + batch_size], x[i : i + batch_size]).sum())
-        for i in range(0, x.shape[0], batch_size)
+        float(reconstruction_loss(model, xb, xb).sum())
+        for xb in _batches(source, device, batch_size)
     )
-    return total / x.shape[0]
+    return total / source.shape[0]
+
+
+@torch.no_grad()
+def _held_out_reconstruction(
+    model: Autoencoder, held: Source, device: torch.device, *, batch_size: int = 1024
+) -> float:
+    """:func:`mean_reconstruction` of ``held`` in the model's own (standardized) coordinates,
+    where the loss is trained, read a batch at a time."""
+    core = model.core()
+    total = 0.0
+    for xb in _batches(held, device, batch_size):
+        zb = model.standardize(xb)
+        total += float(reconstruction_loss(core, zb, zb).sum())
+    return total / held.shape[0]
 
 
 def check_resumable(saved: RunConfig, wanted: RunConfig, path: Path) -> None:
@@ -171,7 +237,9 @@ def fit(
     """Train the autoencoder ``config`` describes on ``X``.
 
     Args:
-        X: (n_samples, n_features) training data: a numpy array, tensor or memmap.
+        X: (n_samples, n_features) training data: a numpy array, tensor, memmap or
+            :class:`~manifold_cae.data.RowView`; a memmap or row view is never read
+            whole (each step reads its batch).
         config: model, objective, training settings and data provenance.
         model: initial weights (e.g. a pretrained stack); it must match
             ``config.model`` and is not modified. Default: a fresh
@@ -181,8 +249,8 @@ def fit(
             atomically after every epoch.
         resume: continue the run saved in ``out_dir`` up to ``config.training.epochs``.
         overwrite: allow starting afresh in an ``out_dir`` that already holds a run.
-        X_held_out: optional (n_held_out, n_features); its reconstruction loss is
-            recorded each epoch.
+        X_held_out: optional (n_held_out, n_features), of the same kinds as X; its
+            reconstruction loss is recorded each epoch, computed batch by batch.
         progress: show a progress bar; ``None`` shows it only on a terminal.
 
     Returns:
@@ -204,12 +272,14 @@ def fit(
         )
     device = resolve_device(tcfg.device)
     source = _as_source(X, config.model.n_features, "training data")
-    in_unit = bool(source.min() >= 0 and source.max() <= 1)  # output "auto" (decision 2)
+    auto = config.model.output == "auto"  # only then is the data's range needed (decision 2)
+    span = _scan(source, "training data", want_range=auto)
+    in_unit = span is None or (span[0] >= 0 and span[1] <= 1)
     config = replace(config, model=resolve_output(config.model, in_unit_interval=in_unit))
     held = None
     if X_held_out is not None and len(X_held_out):
-        held = torch.as_tensor(_as_source(X_held_out, config.model.n_features, "held-out data"))
-        held = held.to(device)
+        held = _as_source(X_held_out, config.model.n_features, "held-out data")
+        _scan(held, "held-out data", want_range=False)
     monitor = _gather(source, torch.arange(min(source.shape[0], MONITOR_POINTS)), device)
 
     run_dir = Path(out_dir) if out_dir is not None else None
@@ -239,8 +309,8 @@ def fit(
 
 def _loop(
     state: TrainState,
-    source: Any,
-    held: Tensor | None,
+    source: Source,
+    held: Source | None,
     monitor: Tensor,
     config: RunConfig,
     device: torch.device,
@@ -271,7 +341,7 @@ def _loop(
         core, scaled = state.model.core(), state.model.standardize
         record["jacobian_norm"] = mean_jacobian_norm(core, scaled(monitor), seed=tcfg.seed)
         if held is not None:
-            record["held_out_reconstruction"] = mean_reconstruction(core, scaled(held))
+            record["held_out_reconstruction"] = _held_out_reconstruction(state.model, held, device)
         record["seconds"] = time.perf_counter() - t0
         # Every recorded number is checked before anything is saved, so a divergence
         # seen only in one of them still leaves the last good epoch on disk.
@@ -309,7 +379,7 @@ class TrainState:
 
 
 def _initial_state(
-    config: RunConfig, model: Autoencoder | None, device: torch.device, source: Any
+    config: RunConfig, model: Autoencoder | None, device: torch.device, source: Source
 ) -> TrainState:
     tcfg = config.training
     if model is None:
@@ -333,7 +403,7 @@ def _initial_state(
 
 def train_epoch(
     state: TrainState,
-    source: Any,
+    source: Source,
     config: RunConfig,
     device: torch.device,
     run_dir: Path | None = None,

@@ -15,9 +15,11 @@ import pytest
 import torch
 
 import manifold_cae.data.streaming as streaming
-from manifold_cae import runs
-from manifold_cae.config import AnalysisConfig, TrainConfig
-from manifold_cae.data import Dataset, RowView, load_dataset, rows_of
+import manifold_cae.probe as probe
+from manifold_cae import Autoencoder, fit, runs
+from manifold_cae.config import AnalysisConfig, ModelConfig, RunConfig, TrainConfig
+from manifold_cae.data import Dataset, RowView, load_dataset, rows_of, train_test_split_indices
+from manifold_cae.data.streaming import column_moments
 from manifold_cae.errors import DataError
 
 N, D = 120, 6
@@ -177,3 +179,162 @@ def test_releasing_a_row_view_releases_its_memmaps_pages(npy):
     mm._mmap = Mapping()
     streaming.release_pages(RowView(mm, np.arange(0, N, 2)))
     assert mm._mmap.advice == [mmap.MADV_DONTNEED]
+
+
+# ------------------------------------------------- training never holds the data whole
+
+BIG_N = 5000  # rows: each split is larger than any batch the code may read at once
+MOST_ROWS_PER_READ = 1024  # the monitor's points and the held-out loss's batch
+
+
+class Guarded(RowView):
+    """A row view that fails if it is copied whole and records how many rows each read got."""
+
+    def __init__(self, X, rows) -> None:
+        super().__init__(X, rows)
+        self.reads: list[int] = []
+
+    def __getitem__(self, idx):
+        out = super().__getitem__(idx)
+        self.reads.append(1 if out.ndim == 1 else len(out))
+        return out
+
+    def __array__(self, dtype=None, copy=None):
+        raise AssertionError(f"{self!r} was copied into memory whole")
+
+
+@pytest.fixture
+def big(tmp_path, seed) -> tuple[np.ndarray, np.memmap]:
+    """(X, the same X memory-mapped from a .npy): (BIG_N, D) float32 in [0, 1)."""
+    X = np.random.default_rng(seed).random((BIG_N, D), dtype=np.float32)
+    np.save(tmp_path / "big.npy", X)
+    return X, np.load(tmp_path / "big.npy", mmap_mode="r")
+
+
+def guarded_split(mm: np.memmap, seed: int) -> tuple[Guarded, Guarded, np.ndarray, np.ndarray]:
+    train, held = train_test_split_indices(BIG_N, 0.3, seed=seed)
+    return Guarded(mm, train), Guarded(mm, held), train, held
+
+
+@pytest.mark.parametrize("scaling", ["standard", "none"])
+def test_training_reads_a_split_in_batches_and_never_copies_it_whole(big, seed, scaling):
+    """Scaling, NaN check, range (output auto), steps, monitor and held-out loss all stream,
+    and the model is bit for bit the one trained on the same rows in memory."""
+    X, mm = big
+    train, held, train_idx, held_idx = guarded_split(mm, seed)
+    config = RunConfig(
+        ModelConfig(D, (4,), output="auto", input_scaling=scaling),
+        training=TrainConfig(epochs=1, batch_size=256, seed=seed),
+    )
+    streamed = fit(train, config, X_held_out=held, progress=False)
+    for view in (train, held):
+        assert view.reads and max(view.reads) <= MOST_ROWS_PER_READ < len(view)
+    in_memory = fit(X[train_idx], config, X_held_out=X[held_idx], progress=False)
+    assert streamed.config == in_memory.config  # output "auto" chose the same decoder
+    assert streamed.config.model.output == "sigmoid"
+    assert [{**r, "seconds": 0} for r in streamed.history] == [
+        {**r, "seconds": 0} for r in in_memory.history
+    ]  # the held-out loss too
+    for p, q in zip(streamed.model.state_dict().values(), in_memory.model.state_dict().values(),
+                    strict=True):  # fmt: skip
+        assert torch.equal(p, q)  # weights and the fitted scaling
+
+
+def test_a_memmap_passed_to_fit_is_read_through_a_row_view(big, monkeypatch):
+    X, mm = big
+    reads: list[int] = []
+    getitem = RowView.__getitem__
+
+    def counted(self, idx):
+        out = getitem(self, idx)
+        reads.append(len(out))
+        return out
+
+    def whole(self, dtype=None, copy=None):
+        raise AssertionError("the memmap was copied into memory whole")
+
+    monkeypatch.setattr(RowView, "__getitem__", counted)
+    monkeypatch.setattr(RowView, "__array__", whole)
+    config = RunConfig(ModelConfig(D, (4,), input_scaling="global"),
+                       training=TrainConfig(epochs=1, batch_size=256))  # fmt: skip
+    from_file = fit(mm, config, progress=False)
+    assert reads and max(reads) <= MOST_ROWS_PER_READ
+    from_memory = fit(X, config, progress=False)
+    for p, q in zip(from_file.model.parameters(), from_memory.model.parameters(), strict=True):
+        assert torch.equal(p, q)
+
+
+def test_a_nan_deep_in_a_memmap_is_found_by_the_streamed_check(tmp_path):
+    X = np.zeros((BIG_N, D), dtype=np.float32)
+    X[BIG_N - 3, 2] = np.nan
+    np.save(tmp_path / "nan.npy", X)
+    mm = np.load(tmp_path / "nan.npy", mmap_mode="r")
+    held = Guarded(mm, np.arange(BIG_N - 10, BIG_N))
+    config = RunConfig(ModelConfig(D, (4,)), training=TrainConfig(epochs=1))
+    msg = r"held-out data holds NaN or inf \(first at row 7, column 2: nan\)"
+    with pytest.raises(DataError, match=msg):
+        fit(Guarded(mm, np.arange(100)), config, X_held_out=held, progress=False)
+
+
+# ------------------------------------------------------------- streamed statistics
+
+
+@pytest.mark.parametrize("offset", [0.0, 1e4], ids=["centred", "large-mean"])
+def test_streamed_column_moments_equal_numpys_float64_ones(tmp_path, seed, offset):
+    """Chunks of 7 rows, float64 blocks of 3: the running moments equal numpy's two-pass
+    float64 mean and variance, also where the mean dwarfs the spread."""
+    rng = np.random.default_rng(seed)
+    X = (rng.normal(size=(N, D)) * [1.0, 0.01, 5.0, 0.0, 2.0, 1e-3] + offset).astype(np.float32)
+    np.save(tmp_path / "m.npy", X)
+    mm = np.load(tmp_path / "m.npy", mmap_mode="r")
+    rows = np.arange(3, N - 2)
+    want = X[rows].astype(np.float64)
+    for source in (X[rows], Guarded(mm, rows)):
+        moments = column_moments(source)
+        assert moments.n == len(rows)
+        np.testing.assert_allclose(moments.mean, want.mean(0), rtol=1e-13)
+        np.testing.assert_allclose(moments.var, want.var(0), rtol=1e-9, atol=1e-13 * offset**2)
+    a, b = column_moments(X[rows]), column_moments(Guarded(mm, rows))  # the same chunks
+    assert np.array_equal(a.mean, b.mean) and np.array_equal(a.var, b.var)
+
+
+@pytest.mark.parametrize("scaling", ["standard", "global"])
+def test_input_scaling_from_a_row_view_equals_the_in_memory_one(npy, X, scaling):
+    rows = np.arange(0, N, 3)
+    config = ModelConfig(D, (4,), output="linear", input_scaling=scaling)
+    streamed, in_memory = Autoencoder(config), Autoencoder(config)
+    view = Guarded(np.load(npy, mmap_mode="r"), rows)
+    streamed.set_input_scaling(view)
+    assert max(view.reads) <= CHUNK_ROWS  # a chunk at a time
+    in_memory.set_input_scaling(torch.as_tensor(X[rows]))
+    assert torch.equal(streamed.input_shift, in_memory.input_shift)
+    assert torch.equal(streamed.input_scale, in_memory.input_scale)
+    want = X[rows].astype(np.float64)
+    np.testing.assert_allclose(streamed.input_shift.numpy(), want.mean(0), rtol=1e-6)
+    std = want.std(0) if scaling == "standard" else np.full(D, np.sqrt(want.var(0).mean()))
+    np.testing.assert_allclose(streamed.input_scale.numpy(), std, rtol=1e-6)
+
+
+# ------------------------------------------------------------------ the linear probe
+
+
+def test_the_probe_streams_its_inputs_and_samples_past_its_cap(big, seed, monkeypatch):
+    X, mm = big
+    train, held, train_idx, held_idx = guarded_split(mm, seed)
+    y = np.random.default_rng(seed).integers(0, 3, size=BIG_N) + (X[:, 0] > 0.5) * 3
+    model = Autoencoder(ModelConfig(D, (4,)), generator=torch.Generator().manual_seed(seed))
+    args = (y[train_idx], held, y[held_idx])
+    acc = probe.linear_probe_accuracy(model, train, *args, seed=seed)
+    assert max(train.reads + held.reads) <= probe._BATCH
+    assert acc == probe.linear_probe_accuracy(
+        model, X[train_idx], y[train_idx], X[held_idx], y[held_idx], seed=seed
+    )
+    monkeypatch.setattr(probe, "PROBE_BYTES", 500 * 4 * 8)  # the codes of 500 rows
+    sample = probe.probe_sample(len(train_idx), 4, seed=seed)
+    assert len(sample) == 500 and np.all(np.diff(sample) > 0)
+    capped = probe.linear_probe_accuracy(model, train, *args, seed=seed)
+    monkeypatch.setattr(probe, "PROBE_BYTES", 2**40)
+    on_the_sample = probe.linear_probe_accuracy(
+        model, X[train_idx][sample], y[train_idx][sample], X[held_idx], y[held_idx], seed=seed
+    )
+    assert capped == on_the_sample

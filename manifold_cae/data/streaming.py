@@ -12,9 +12,11 @@ from __future__ import annotations
 import hashlib
 import mmap
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
+
+from manifold_cae.errors import DataError
 
 CHUNK_BYTES = 64 * 2**20  # one streamed chunk of rows
 _DONTNEED = getattr(mmap, "MADV_DONTNEED", None)
@@ -78,6 +80,45 @@ def value_range(X: Any) -> tuple[float, float] | None:
     return float(min(lows)), float(max(highs))
 
 
+class ColumnMoments(NamedTuple):
+    """Per-column statistics of X's rows, in float64."""
+
+    n: int  # rows seen
+    mean: np.ndarray  # (n_features,)
+    var: np.ndarray  # (n_features,) population variance (ddof=0)
+
+
+def column_moments(X: Any) -> ColumnMoments:
+    """Per-column mean and variance of X, streamed through :func:`row_chunks` in float64.
+
+    Each block of rows gets its own two-pass mean and sum of squared deviations, merged
+    into the running ones by Chan, Golub and LeVeque's pairwise update, so no float64 copy
+    of X is made and no sum of squares cancels against a large mean.
+
+    Args:
+        X: (n_samples, n_features) array, memmap or :class:`RowView`, n_samples >= 1.
+
+    Returns:
+        :class:`ColumnMoments` with mean and var of shape (n_features,).
+    """
+    d = X.shape[1]
+    n, mean, m2 = 0, np.zeros(d), np.zeros(d)
+    step = chunk_rows(d, np.dtype(np.float64).itemsize)  # a float64 block: one chunk's bytes
+    for _, chunk in row_chunks(X):
+        for i in range(0, len(chunk), step):
+            block = chunk[i : i + step].astype(np.float64)  # (m, n_features)
+            m = block.shape[0]
+            block_mean = block.mean(axis=0)
+            block -= block_mean
+            delta, total = block_mean - mean, n + m
+            mean += delta * (m / total)
+            m2 += np.einsum("ij,ij->j", block, block) + delta * delta * (n * m / total)
+            n = total
+    if n == 0:
+        raise DataError(f"column_moments needs at least one row; got shape {X.shape}")
+    return ColumnMoments(n, mean, m2 / n)
+
+
 class RowView:
     """Rows ``rows`` of ``X``, read on demand: ``view[idx]`` is ``X[rows[idx]]``.
 
@@ -107,6 +148,10 @@ class RowView:
     @property
     def ndim(self) -> int:
         return 2
+
+    @property
+    def size(self) -> int:
+        return len(self.rows) * self.base.shape[1]
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -142,10 +187,13 @@ class RowView:
 
 def rows_of(X: Any, rows: np.ndarray) -> Any:
     """X's rows ``rows`` (sorted, unique): X itself for every row, a lazy :class:`RowView` of
-    a memmap, or a copy of an in-memory array (already the cheapest way to index it)."""
+    a memmap (or of a RowView's memmap), or a copy of an in-memory array (already the
+    cheapest way to index it)."""
     rows = np.asarray(rows, dtype=np.int64)
     if len(rows) == X.shape[0]:
         return X
+    if isinstance(X, RowView):
+        return RowView(X.base, X.rows[rows])
     if isinstance(X, np.memmap):
         return RowView(X, rows)
     return X[rows]
