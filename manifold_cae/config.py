@@ -285,7 +285,8 @@ class ObjectiveConfig:
     """What the training loss is made of. Only the pieces ``kind`` uses are read.
 
     Normalisation everywhere: sum over Jacobian (and pixel) entries, mean over
-    the batch.
+    the batch. ``lam="auto"`` is a request: ``runs.train_dataset`` replaces it by the
+    chosen number before training, so a saved run always holds a number.
     """
 
     kind: str = _opt(
