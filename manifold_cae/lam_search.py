@@ -72,10 +72,17 @@ class LamSearchConfig:
     max_k: int = 16  # the estimate looks at the top max_k tangents (fewer if d_h or d_x is)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "grid", tuple(float(v) for v in self.grid))
-        bad = [v for v in self.grid if not (math.isfinite(v) and v > 0)]
-        if not self.grid or bad or len(set(self.grid)) != len(self.grid):
-            raise ConfigError(f"the λ grid needs distinct finite values > 0; got {list(self.grid)}")
+        try:
+            grid = tuple(float(v) for v in self.grid)
+        except (TypeError, ValueError):
+            grid = ()
+        if (
+            not grid
+            or any(not (math.isfinite(v) and v > 0) for v in grid)
+            or len(set(grid)) != len(grid)
+        ):
+            raise ConfigError(f"the λ grid needs distinct finite values > 0; got {self.grid!r}")
+        object.__setattr__(self, "grid", grid)
         for name, least in (("keep", 1), ("neighbours", 1), ("points", 1), ("max_k", 1),
                             ("first_epochs", 1), ("k", 1)):  # fmt: skip
             value = getattr(self, name)
@@ -86,9 +93,6 @@ class LamSearchConfig:
                 f"lam search: reference ({self.reference}) must be at least neighbours "
                 f"({self.neighbours})"
             )
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
 
 # ------------------------------------------------------------------ the criterion
