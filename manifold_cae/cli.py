@@ -21,6 +21,7 @@ import click
 
 from manifold_cae._version import __version__
 from manifold_cae.config import (
+    LAM_AUTO,
     SECTIONS,
     AnalysisConfig,
     ArchitectureConfig,
@@ -75,6 +76,16 @@ def _csv(kind: type, *, unique: bool = False) -> Callable[..., tuple[Any, ...] |
     return parse
 
 
+def _lam_value(text: str) -> float | str:
+    """One --lam value: a number, or "auto" (chosen on the held-out split)."""
+    if text.strip() == LAM_AUTO:
+        return LAM_AUTO
+    try:
+        return float(text)
+    except ValueError:
+        raise click.BadParameter(f'expected a number >= 0 or "{LAM_AUTO}"; got {text!r}') from None
+
+
 def _int_list(ctx: click.Context, param: click.Parameter, value: Any) -> tuple[int, ...] | None:
     sizes = _csv(int)(ctx, param, value)
     if sizes is not None and min(sizes) < 1:
@@ -105,13 +116,17 @@ def _field_option(cls: type, f: dataclasses.Field) -> Decorator:
     return click.option(flag_name(f), f.name, **kw)
 
 
-def _per_layer_option(cls: type, name: str) -> Decorator:
+def _per_layer_option(
+    cls: type, name: str, kind: Callable[[str], Any] | None = None, metavar: str | None = None
+) -> Decorator:
     """A field's option that also takes one value per stacked layer (``--lam 0.5,0.1``).
 
-    One value parses to the field's type, as the plain option would; several to a tuple.
+    One value parses to the field's type (or by ``kind``), as the plain option would;
+    several to a tuple.
     """
     f = next(f for f in dataclasses.fields(cls) if f.name == name)
-    kind = type_hints(cls)[name]
+    kind = kind or type_hints(cls)[name]
+    metavar = metavar or kind.__name__.upper()
 
     def parse(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
         values = _csv(kind)(ctx, param, value)
@@ -119,7 +134,7 @@ def _per_layer_option(cls: type, name: str) -> Decorator:
 
     help = f"{f.metadata['help']} With --stacked: one value per layer, e.g. 0.5,0.1."
     return click.option(flag_name(f), name, type=str, default=str(f.default), callback=parse,
-                        show_default=True, metavar=kind.__name__.upper(), help=help)  # fmt: skip
+                        show_default=True, metavar=metavar, help=help)  # fmt: skip
 
 
 def _options(cls: type, *, skip: Iterable[str] = ()) -> Decorator:
@@ -208,7 +223,7 @@ def datasets_cmd() -> None:
 @_data_option("Data set: a name from 'manifold-cae datasets', mnist:DIR, or a .npy/.csv/.npz file.")
 @_out_option("Run directory for model.safetensors (the checkpoint) and history.json.")
 @_options(ObjectiveConfig, skip=("lam",))
-@_per_layer_option(ObjectiveConfig, "lam")
+@_per_layer_option(ObjectiveConfig, "lam", _lam_value, "FLOAT|auto")
 @_options(ArchitectureConfig)
 @_options(TrainConfig, skip=("epochs", "lr"))
 @_per_layer_option(TrainConfig, "epochs")
@@ -263,8 +278,9 @@ def train_cmd(ctx: click.Context, data_spec: str, out_dir: Path, config_file: Pa
         last = result.composed
     else:
         result = train_dataset(
-            ds, config, out_dir=out_dir, resume=resume, overwrite=overwrite, progress=show
-        )
+            ds, config, out_dir=out_dir, resume=resume, overwrite=overwrite, progress=show,
+            log=None if quiet else click.echo,
+        )  # fmt: skip
         last = result.history[-1] if result.history else {}
     if not quiet:
         summary = ", ".join(
@@ -272,6 +288,10 @@ def train_cmd(ctx: click.Context, data_spec: str, out_dir: Path, config_file: Pa
             for k in ("reconstruction", "penalty", "jacobian_norm", "held_out_reconstruction")
             if k in last
         )
+        from manifold_cae.lam_search import search_of
+
+        if (searched := search_of(result.config)) is not None:
+            click.echo(searched.report())
         what = "a stack of " if training.stacked else ""
         if resume and not training.stacked:
             click.echo(f"resumed at epoch {result.start_epoch}, trained to {training.epochs}")
@@ -389,7 +409,7 @@ def _study_from_options(
     *,
     models: tuple[str, ...] | None,
     seeds: tuple[int, ...] | None,
-    lam: tuple[float, ...] | None,
+    lam: tuple[float | str, ...] | None,
     noise: tuple[float, ...] | None,
     vary_data: bool = False,
 ) -> Any:
@@ -412,7 +432,7 @@ def _study_from_options(
     )
 
 
-def _list_option(flag: str, kind: type, help: str) -> Decorator:
+def _list_option(flag: str, kind: Callable[[str], Any], help: str) -> Decorator:
     return click.option(flag, callback=_csv(kind, unique=True), default=None, help=help)
 
 
@@ -429,7 +449,12 @@ def _list_option(flag: str, kind: type, help: str) -> Decorator:
 @_options(ObjectiveConfig, skip=("kind", "corruption", "lam", "noise"))
 @_options(TrainConfig, skip=("seed",))
 @_list_option("--seeds", int, "Each model is trained once per seed [default: 0,1,2].")
-@_list_option("--lam", float, "Contractive weight; several values (0.01,0.1,1) make a sweep.")
+@_list_option(
+    "--lam",
+    _lam_value,
+    "Contractive weight; several values (0.01,0.1,1) make a sweep; auto: chosen for each run "
+    "on the held-out split.",
+)
 @_list_option("--noise", float, "DAE noise level; several values make a sweep.")
 @click.option("--points", type=int, default=None, help="Held-out points analysed per run.")
 @click.option(
@@ -443,7 +468,7 @@ def _list_option(flag: str, kind: type, help: str) -> Decorator:
 @_friendly_errors
 def compare_cmd(ctx: click.Context, data_spec: str, out_dir: Path, points: int | None,
                 vary_data: bool, quiet: bool, models: tuple[str, ...] | None,
-                seeds: tuple[int, ...] | None, lam: tuple[float, ...] | None,
+                seeds: tuple[int, ...] | None, lam: tuple[float | str, ...] | None,
                 noise: tuple[float, ...] | None,
                 **params: Any) -> None:  # fmt: skip
     """Train several models on the same data and compare their geometry.

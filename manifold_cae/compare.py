@@ -25,6 +25,7 @@ from manifold_cae.analysis import AnalysisResult
 from manifold_cae.analysis.metrics import AngleSummary, ContractionSummary
 from manifold_cae.checkpoint import load_checkpoint, read_history
 from manifold_cae.config import (
+    LAM_AUTO,
     AnalysisConfig,
     ArchitectureConfig,
     ObjectiveConfig,
@@ -39,7 +40,7 @@ from manifold_cae.formatting import fmt_spread as _fmt
 from manifold_cae.locks import directory_lock
 from manifold_cae.probe import PROBE_BYTES, linear_probe_accuracy
 from manifold_cae.progress import Progress
-from manifold_cae.runs import analyze_run, continue_run, make_run_config, split
+from manifold_cae.runs import analyze_run, continue_run, make_run_config, resolve_run_lam, split
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,20 @@ def _unique(name: str, values: Sequence[Any]) -> None:
         )
 
 
+def _check_auto(lam: tuple[float | str, ...], models: tuple[str, ...]) -> None:
+    if len(lam) > 1:
+        raise ConfigError(
+            f"lam auto chooses one λ per run and cannot be part of a sweep; got "
+            f"{', '.join(map(str, lam))}. Use --lam auto alone, or numbers only"
+        )
+    stacked = [m for m in models if MODELS[m].training.get("stacked")]
+    if stacked:
+        raise ConfigError(
+            f"lam auto is not available for {', '.join(stacked)} (stacked training); leave "
+            "it out of --models, or give --lam a number"
+        )
+
+
 @dataclass(frozen=True)
 class StudyConfig:
     """What a comparison trains and analyses: one base run, and the axes that vary.
@@ -92,7 +107,8 @@ class StudyConfig:
     name overrides the objective's kind (and corruption), a seed overrides
     ``training.seed``, and a swept λ or noise value overrides ``objective.lam`` or
     ``objective.noise``. The data (sample and split, ``training.data_seed``) stay
-    the same for every seed unless ``vary_data``.
+    the same for every seed unless ``vary_data``. ``lam=("auto",)`` chooses λ for each
+    contractive run on its held-out split (:mod:`manifold_cae.lam_search`).
     """
 
     data: str
@@ -102,7 +118,7 @@ class StudyConfig:
     analysis: AnalysisConfig = DEFAULT_STUDY_ANALYSIS
     models: tuple[str, ...] = ("ae", "dae", "cae")
     seeds: tuple[int, ...] = (0, 1, 2)
-    lam: tuple[float, ...] | None = None  # several values make a λ sweep (None: objective.lam)
+    lam: tuple[float | str, ...] | None = None  # several make a λ sweep (None: objective.lam)
     noise: tuple[float, ...] | None = None  # several values make a DAE noise sweep
     vary_data: bool = False  # draw the data sample and split from each seed too
 
@@ -125,6 +141,8 @@ class StudyConfig:
                 f"hidden={list(self.architecture.hidden)}. Give two or more layers, e.g. "
                 "--hidden 64,32"
             )
+        if self.lam is not None and LAM_AUTO in self.lam:
+            _check_auto(self.lam, self.models)
         if self.training.stacked:
             raise ConfigError(
                 "--stacked does not apply to a study: add cae-stacked to --models instead"
@@ -205,7 +223,8 @@ def _metrics(ds: Dataset, config: RunConfig, run: PlannedRun, run_dir: Path,
     row: dict[str, Any] = {
         "name": run.name, "model": run.model, "seed": run.seed,
         "sweep": run.sweep, "value": run.value,
-        "lam": run.objective.lam if info.contractive else None,
+        "lam": config.objective.lam if info.contractive else None,
+        "lam_auto": run.objective.lam == LAM_AUTO and info.contractive,
         "noise": run.objective.noise if info.denoising else None,
         "held_out_reconstruction": history[-1].get("held_out_reconstruction"),
         "frobenius_mean": summary.norms.frobenius.mean,
@@ -302,9 +321,11 @@ def _run_study(
     for run in bar:
         bar.note(run=run.name)
         ds = datasets[data_seeds[run.seed]]
-        config = _run_config(study, ds, run)
         run_dir, an_dir = out / "runs" / run.name, out / "analysis" / run.name
+        config = resolve_run_lam(ds, _run_config(study, ds, run), run_dir)  # lam auto: chosen
         did = continue_run(ds, config, run_dir, progress=inner)
+        if run.objective.lam == LAM_AUTO:
+            did += f" (lam auto: {config.objective.lam:g})"
         metrics_path = an_dir / "metrics.json"
         identity = json.loads(json.dumps({  # as it reads back from metrics.json
             "run_config": config.to_dict(),
@@ -512,4 +533,7 @@ def study_report(study: StudyConfig, result: StudyResult) -> str:
         "Per-run results are in `comparison.json`; figures in `figures/`; each run's "
         "singular-value report in `analysis/<run>/report.md`.",
     ]
+    chosen = [f"{r['name']} {r['lam']:g}" for r in result.rows if r.get("lam_auto")]
+    if chosen:
+        lines.insert(-2, f"λ chosen on each run's held-out split (lam auto): {', '.join(chosen)}.")
     return "\n".join(lines) + "\n"

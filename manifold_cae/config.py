@@ -32,6 +32,7 @@ INPUT_SCALINGS: tuple[str, ...] = ("auto", "none", "standard", "global")
 CORRUPTIONS: tuple[str, ...] = ("gaussian", "masking", "salt-pepper")
 OPTIMIZERS: tuple[str, ...] = ("adam", "sgd")
 FINETUNE_OBJECTIVES: tuple[str, ...] = ("ae", "cae")  # what a stack is fine-tuned with
+LAM_AUTO = "auto"  # lam = "auto": chosen from the held-out split (manifold_cae.lam_search)
 SEED_LIMIT = 2**63  # seeds are in [0, 2**63): what torch.Generator and numpy both accept
 _DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
 
@@ -113,7 +114,13 @@ def coerce(name: str, hint: Any, value: Any) -> Any:
     if typing.get_origin(hint) in (types.UnionType, typing.Union):
         if value is None:
             return None
-        (hint,) = [h for h in typing.get_args(hint) if h is not type(None)]
+        errors = []
+        for member in (h for h in typing.get_args(hint) if h is not type(None)):
+            try:  # in order: lam (float | str) is a number, else a name such as "auto"
+                return coerce(name, member, value)
+            except ConfigError as e:
+                errors.append(e)
+        raise errors[0]
     if hint is bool:
         if isinstance(value, bool):
             return value
@@ -278,7 +285,8 @@ class ObjectiveConfig:
     """What the training loss is made of. Only the pieces ``kind`` uses are read.
 
     Normalisation everywhere: sum over Jacobian (and pixel) entries, mean over
-    the batch.
+    the batch. ``lam="auto"`` is a request: ``runs.train_dataset`` replaces it by the
+    chosen number before training, so a saved run always holds a number.
     """
 
     kind: str = _opt(
@@ -287,7 +295,11 @@ class ObjectiveConfig:
         flag="--model",
         choices=OBJECTIVE_KINDS,
     )
-    lam: float = _opt(0.1, "Weight of the contractive penalty (cae, cae-h, rcae).")
+    lam: float | str = _opt(
+        0.1,
+        'Weight of the contractive penalty (cae, cae-h, rcae), or "auto": chosen from the '
+        "held-out split by a seeded search on a log grid (recorded in the run).",
+    )
     noise: float = _opt(
         0.3, "DAE corruption: Gaussian std, or drop probability for masking/salt-pepper."
     )
@@ -305,8 +317,11 @@ class ObjectiveConfig:
 
     def __post_init__(self) -> None:
         _check_fields(self)
+        if isinstance(self.lam, str) and self.lam != LAM_AUTO:
+            raise ConfigError(f'lam must be a number >= 0 or "{LAM_AUTO}"; got {self.lam!r}')
         for name in ("lam", "gamma", "weight_decay", "noise"):
-            _positive(name, getattr(self, name), strict=False)
+            if not isinstance(getattr(self, name), str):
+                _positive(name, getattr(self, name), strict=False)
         _positive("hessian_sigma", self.hessian_sigma)
         if self.corruption != "gaussian" and self.noise > 1:
             raise ConfigError(

@@ -7,6 +7,7 @@ logic the Python API lacks.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -17,6 +18,7 @@ from manifold_cae.analysis import AnalysisResult, analyze
 from manifold_cae.analysis.summary import DataInfo
 from manifold_cae.checkpoint import MODEL_FILE, load_checkpoint
 from manifold_cae.config import (
+    LAM_AUTO,
     AnalysisConfig,
     ModelConfig,
     ObjectiveConfig,
@@ -32,6 +34,8 @@ from manifold_cae.data import (
     train_test_split_indices,
 )
 from manifold_cae.errors import CheckpointError, ConfigError
+from manifold_cae.lam_search import LamSearchConfig, resolve_lam
+from manifold_cae.locks import directory_lock
 from manifold_cae.report import write_analysis
 from manifold_cae.train import TrainResult, check_resumable, fit
 
@@ -90,10 +94,15 @@ def train_dataset(
     resume: bool = False,
     overwrite: bool = False,
     progress: bool | None = None,
+    search: LamSearchConfig | None = None,
+    log: Callable[[str], None] | None = None,
 ) -> TrainResult:
     """Split ``ds`` as ``config.training`` says and train on the train part with :func:`fit`.
 
     A ``stacked`` config trains layer by layer (:func:`~manifold_cae.stacking.train_stacked`).
+    ``lam="auto"`` first chooses λ on the held-out split by a search with ``search``'s
+    settings (:mod:`manifold_cae.lam_search`; ``log`` gets a line per candidate), and
+    records it in the run's config; ``resume`` reuses the choice the run recorded.
     """
     if config.training.stacked:
         from manifold_cae.stacking import train_stacked_dataset  # stacking builds on this module
@@ -102,15 +111,55 @@ def train_dataset(
             ds, config, out_dir=out_dir, resume=resume, overwrite=overwrite, progress=progress
         )
     train_idx, held_idx = split(ds, config.training)
+    X = rows_of(ds.X, train_idx)  # a memmap's split is read batch by batch, not copied
+    held = rows_of(ds.X, held_idx) if len(held_idx) else None
+    if config.objective.lam == LAM_AUTO:
+        config = _choose_lam(X, held, config, out_dir, resume=resume, overwrite=overwrite,
+                             search=search, log=log)  # fmt: skip
     return fit(
-        rows_of(ds.X, train_idx),  # a memmap's split is read batch by batch, not copied
+        X,
         config,
         out_dir=out_dir,
         resume=resume,
         overwrite=overwrite,
-        X_held_out=rows_of(ds.X, held_idx) if len(held_idx) else None,
+        X_held_out=held,
         progress=progress,
     )
+
+
+def _choose_lam(X: Any, held: Any, config: RunConfig, out_dir: str | Path | None, *,
+                resume: bool, overwrite: bool, **kw: Any) -> RunConfig:  # fmt: skip
+    """``lam="auto"`` resolved for :func:`train_dataset`: reused on resume, else searched.
+
+    A new search runs under ``out_dir``'s lock, so an ``out_dir`` that cannot be written,
+    is in use or already holds a run fails before the search, not after it.
+    """
+    if out_dir is not None and resume:
+        return resolve_lam(X, held, config, saved=load_checkpoint(out_dir).config, **kw)
+    if out_dir is None or not distributed.current().is_main:
+        return resolve_lam(X, held, config, **kw)
+    with directory_lock(out_dir):
+        if (Path(out_dir) / MODEL_FILE).exists() and not overwrite:
+            raise CheckpointError(
+                f"{out_dir} already holds a run ({MODEL_FILE}); use --resume to continue it, "
+                "--overwrite to replace it, or choose another --out"
+            )
+        return resolve_lam(X, held, config, **kw)
+
+
+def resolve_run_lam(ds: Dataset, config: RunConfig, run_dir: str | Path) -> RunConfig:
+    """``config`` with ``lam="auto"`` made concrete for ``run_dir`` (what a study trains).
+
+    The choice recorded in ``run_dir``'s checkpoint if there is one, else a new search on
+    ``ds``'s held-out split; any other config is returned as is.
+    """
+    if config.objective.lam != LAM_AUTO:
+        return config
+    train_idx, held_idx = split(ds, config.training)
+    path = Path(run_dir) / MODEL_FILE
+    saved = load_checkpoint(run_dir).config if path.exists() else None
+    X, held = rows_of(ds.X, train_idx), rows_of(ds.X, held_idx) if len(held_idx) else None
+    return resolve_lam(X, held, config, saved=saved)
 
 
 def continue_run(

@@ -43,7 +43,7 @@ import torch
 
 from manifold_cae._io import atomic_write_json
 from manifold_cae.checkpoint import HISTORY_FILE, MODEL_FILE, load_model, save_model
-from manifold_cae.config import ModelConfig, RunConfig, replace, resolve_scaling
+from manifold_cae.config import LAM_AUTO, ModelConfig, RunConfig, replace, resolve_scaling
 from manifold_cae.data.streaming import rows_of
 from manifold_cae.errors import CheckpointError, ConfigError
 from manifold_cae.models import Autoencoder
@@ -66,6 +66,12 @@ class LayerPlan:
     lr: float
 
     def __post_init__(self) -> None:
+        if self.lam == LAM_AUTO:
+            raise ConfigError(
+                "lam auto is not available for stacked training: each layer is trained on the "
+                "codes of the one below, where the search's criterion has not been tested; "
+                "give one λ per layer, e.g. --lam 0.5,0.1"
+            )
         if not (np.isfinite(self.lam) and self.lam >= 0):
             raise ConfigError(f"every layer's lam must be finite and >= 0; got {self.lam}")
         if self.epochs < 1:

@@ -40,6 +40,7 @@ from manifold_cae.checkpoint import (
     save_checkpoint,
 )
 from manifold_cae.config import (
+    LAM_AUTO,
     RunConfig,
     TrainConfig,
     closed_form_possible,
@@ -263,6 +264,11 @@ def fit(
         LockError: ``out_dir`` cannot be written, or another process is writing it.
     """
     tcfg, ocfg = config.training, config.objective
+    if ocfg.lam == LAM_AUTO:  # a search over whole runs, which train_dataset runs first
+        raise ConfigError(
+            'fit trains one given λ, and lam is "auto": call runs.train_dataset, or choose '
+            "it first with lam_search.resolve_lam (given the held-out data)"
+        )
     if ocfg.penalty == "closed" and not closed_form_possible(config.model) and ocfg.kind in (
         "cae", "cae-h"
     ):  # fmt: skip

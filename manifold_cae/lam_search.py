@@ -1,0 +1,411 @@
+"""``lam="auto"``: the contractive weight chosen from the data alone, by a seeded search.
+
+**Criterion** (lower is better): the share of the held-out points' displacements to their
+nearest training points that the encoder's top-k tangents miss,
+
+    missed_k = 1 - sum_{x,y} ||V_k(x)^T (y - x)||^2 / sum_{x,y} ||y - x||^2,
+
+with x a held-out point, y one of its ``neighbours`` nearest training points and V_k(x)
+(n_features, k) the top-k right singular vectors of J_f(x) (:func:`~manifold_cae.tangents`).
+Isotropic noise adds the same share to every k-dimensional subspace, so on average the
+criterion ranks subspaces by how much of the displacements' clean, tangential part they
+hold. k stays fixed over the grid: with k free, a small λ (whose encoder keeps every
+direction) would capture everything.
+
+**k** is given (``LamSearchConfig.k``, e.g. the manifold's known dimension) or estimated
+from the same displacements. The *lift* of a candidate's i-th tangent is the share of the
+displacement energy along it times n_features (1 for a random direction); k is where the
+lift drops most on a log scale between consecutive tangents, read at the candidate whose
+drop is the largest. The analysis's local dimension (the largest drop in log σ) is not
+used: on curved manifolds it counts the span the manifold curves in (2 for a circle, 3 for
+a helix), because a sigmoid encoder keeps that span.
+
+**Search**: successive halving in two rounds. Every λ of ``grid`` is trained for
+``first_epochs`` (default: a fifth of the run's epochs); the ``keep`` best by the criterion
+are trained for the run's full epochs, and the best of those is chosen (k is estimated
+afresh in each round). A candidate is the run ``train --lam <λ>`` would make (same seed,
+split and settings; shorter in the first round) trained in memory; one that diverges
+ranks last. The search costs about ``len(grid) * first_epochs + keep * epochs`` epochs,
+then the chosen λ is trained as the run itself.
+
+The choice travels with the run: :func:`with_search` puts the chosen λ in
+``objective.lam`` and the whole search (:class:`LamSearchResult`) in
+``config.data["lam_search"]``, which the checkpoint and ``history.json`` carry.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+
+from manifold_cae.analysis.tangent_space import tangents
+from manifold_cae.config import LAM_AUTO, RunConfig, replace
+from manifold_cae.errors import CheckpointError, ConfigError, DivergenceError
+from manifold_cae.models import Autoencoder
+from manifold_cae.train import fit
+
+DEFAULT_GRID: tuple[float, ...] = tuple(float(f"{10 ** (e / 2):.6g}") for e in range(-4, 5))
+CRITERION = "share of held-out neighbour displacements missed by the top-k tangents"
+RECORD_KEY = "lam_search"  # where a run's config.data keeps the search
+_LIFT_FLOOR = 1e-12  # a lift below this counts as this (log of 0)
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class LamSearchConfig:
+    """How ``lam="auto"`` searches (module docstring)."""
+
+    grid: tuple[float, ...] = DEFAULT_GRID  # the λ values tried: 10^-2 .. 10^2, 2 per decade
+    first_epochs: int | None = None  # epochs of the first round [default: epochs // 5, >= 1]
+    keep: int = 3  # candidates trained for the full epochs in the second round
+    neighbours: int = 20  # training neighbours per held-out point
+    points: int = 500  # held-out points the criterion sums over (a seeded sample of them)
+    reference: int = 20_000  # training points searched for neighbours (a seeded sample)
+    k: int | None = None  # tangent directions the criterion uses [default: estimated]
+    max_k: int = 16  # the estimate looks at the top max_k tangents (fewer if d_h or d_x is)
+
+    def __post_init__(self) -> None:
+        try:
+            grid = tuple(float(v) for v in self.grid)
+        except (TypeError, ValueError):
+            grid = ()
+        if (
+            not grid
+            or any(not (math.isfinite(v) and v > 0) for v in grid)
+            or len(set(grid)) != len(grid)
+        ):
+            raise ConfigError(f"the λ grid needs distinct finite values > 0; got {self.grid!r}")
+        object.__setattr__(self, "grid", grid)
+        for name, least in (("keep", 1), ("neighbours", 1), ("points", 1), ("max_k", 1),
+                            ("first_epochs", 1), ("k", 1)):  # fmt: skip
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or value < least):
+                raise ConfigError(f"lam search: {name} must be >= {least}; got {value!r}")
+        if self.reference < self.neighbours:
+            raise ConfigError(
+                f"lam search: reference ({self.reference}) must be at least neighbours "
+                f"({self.neighbours})"
+            )
+
+
+# ------------------------------------------------------------------ the criterion
+
+
+class Displacements(NamedTuple):
+    """Held-out points and the offsets to their nearest training points."""
+
+    points: np.ndarray  # (n_points, n_features)
+    offsets: np.ndarray  # (n_points, neighbours, n_features): neighbour minus point
+
+
+def neighbour_displacements(
+    X: Any, X_held: Any, *, neighbours: int, points: int, reference: int, seed: int
+) -> Displacements:
+    """Offsets from (a seeded sample of) held-out points to their nearest training points.
+
+    Args:
+        X: (n_samples, n_features) training data (array, memmap or row view).
+        X_held: (n_held_out, n_features) held-out data.
+        neighbours, points, reference: as in :class:`LamSearchConfig`.
+        seed: draws the samples when there are more rows than ``points`` / ``reference``.
+    """
+    from sklearn.neighbors import NearestNeighbors
+
+    rng = np.random.default_rng(seed)
+
+    def sample(A: Any, cap: int) -> np.ndarray:
+        n = A.shape[0]
+        rows = np.arange(n) if n <= cap else np.sort(rng.choice(n, size=cap, replace=False))
+        return np.asarray(A[rows], dtype=np.float64)
+
+    ref, held = sample(X, reference), sample(X_held, points)
+    m = min(neighbours, len(ref))
+    idx = NearestNeighbors().fit(ref).kneighbors(held, m, return_distance=False)
+    return Displacements(held, ref[idx] - held[:, None, :])
+
+
+class TangentFit(NamedTuple):
+    """How much of the displacements one model's top tangents hold."""
+
+    shares: np.ndarray  # (n_directions,): share of the displacement energy along each tangent
+    n_features: int  # d_x
+
+    def missed(self, k: int) -> float:
+        """The criterion: the share the top-k tangents miss, in [0, 1]."""
+        return float(max(0.0, 1.0 - self.shares[:k].sum()))
+
+    @property
+    def lifts(self) -> np.ndarray:
+        """(n_directions,) shares times d_x: 1 is what a random direction holds on average."""
+        return self.shares * self.n_features
+
+
+def tangent_fit(
+    model: Autoencoder, displacements: Displacements, n_directions: int, *, seed: int = 0
+) -> TangentFit:
+    """The shares of ``displacements`` along the top ``n_directions`` tangents of ``model``.
+
+    Args:
+        model: a trained autoencoder (inputs in the data's coordinates).
+        displacements: from :func:`neighbour_displacements`.
+        n_directions: tangents per point, 1 <= n_directions <= min(d_h, d_x).
+        seed: seeds the randomized start of the tangent solver.
+    """
+    param = next(model.parameters())
+    x = torch.as_tensor(displacements.points, dtype=param.dtype, device=param.device)
+    gen = torch.Generator(device=param.device).manual_seed(seed)
+    basis = tangents(model, x, n_directions, generator=gen).basis.double().cpu()  # (n, d, K)
+    offsets = torch.as_tensor(displacements.offsets, dtype=torch.float64)  # (n, m, d)
+    along = (offsets @ basis).square().sum(dim=(0, 1))  # (K,)
+    total = offsets.square().sum().clamp_min(torch.finfo(torch.float64).tiny)
+    return TangentFit((along / total).numpy(), displacements.offsets.shape[-1])
+
+
+def estimate_dimension(fits: Sequence[TangentFit]) -> int:
+    """k: where the lifts drop most on a log scale, at the fit whose drop is the largest.
+
+    Returns 1 when no fit has two or more directions.
+    """
+    best, k = -math.inf, 1
+    for f in fits:
+        if len(f.shares) < 2:
+            continue
+        logs = np.log(np.maximum(f.lifts, _LIFT_FLOOR))
+        drops = logs[:-1] - logs[1:]
+        i = int(np.argmax(drops))
+        if drops[i] > best:
+            best, k = float(drops[i]), i + 1
+    return k
+
+
+# ------------------------------------------------------------------ the search record
+
+
+@dataclass(frozen=True)
+class SearchRound:
+    """One round of the search: every candidate trained for ``epochs``."""
+
+    epochs: int
+    lams: tuple[float, ...]
+    missed: tuple[float | None, ...]  # the criterion per λ; None: training diverged
+    k: int  # tangent directions the criterion used in this round
+    lifts: tuple[tuple[float, ...], ...]  # per λ, the lifts of its top tangents (() if diverged)
+
+    @classmethod
+    def from_dict(cls, r: dict[str, Any]) -> SearchRound:
+        lists = {name: tuple(r[name]) for name in ("lams", "missed")}
+        return cls(**{**r, **lists, "lifts": tuple(map(tuple, r["lifts"]))})
+
+
+@dataclass(frozen=True)
+class LamSearchResult:
+    """A finished search: what was tried, what each scored, and the choice."""
+
+    chosen: float
+    rounds: tuple[SearchRound, ...]
+    settings: LamSearchConfig = field(default_factory=LamSearchConfig)
+    k_source: str = "estimated"  # or "given"
+    criterion: str = CRITERION
+
+    def to_dict(self) -> dict[str, Any]:
+        """As JSON reads it back (lists, not tuples), so a saved record compares equal."""
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> LamSearchResult:
+        """Rebuild from :meth:`to_dict` output (as read back from JSON)."""
+        try:
+            rounds = tuple(SearchRound.from_dict(r) for r in d["rounds"])
+            settings = dict(d["settings"], grid=tuple(d["settings"]["grid"]))
+            return cls(d["chosen"], rounds, LamSearchConfig(**settings), d["k_source"],
+                       d["criterion"])  # fmt: skip
+        except (KeyError, TypeError, ValueError) as e:
+            raise CheckpointError(f"malformed λ search record: {e!r}") from e
+
+    def report(self) -> str:
+        """What was chosen and how, then :meth:`table`."""
+        return (
+            f"λ chosen automatically: {self.chosen:g} (criterion: {self.criterion}, lower is "
+            f"better; k={self.rounds[-1].k}, {self.k_source})\n{self.table()}"
+        )
+
+    def table(self) -> str:
+        """The curve as a plain-text table: one row per λ, one column per round."""
+        cols = [f"missed (k={r.k}, {r.epochs} ep)" for r in self.rounds]
+        width = max(len(c) for c in cols)
+        lines = ["λ".rjust(9) + "".join(c.rjust(width + 2) for c in cols)]
+        for lam in self.settings.grid:
+            cells = []
+            for r in self.rounds:
+                v = dict(zip(r.lams, r.missed, strict=True)).get(lam, "")
+                cells.append("diverged" if v is None else f"{v:.4f}" if v != "" else "")
+            mark = "  <- chosen" if lam == self.chosen else ""
+            lines.append(f"{lam:9.4g}" + "".join(c.rjust(width + 2) for c in cells) + mark)
+        return "\n".join(lines)
+
+
+def with_search(config: RunConfig, result: LamSearchResult) -> RunConfig:
+    """``config`` with the chosen λ and the search recorded in ``data["lam_search"]``."""
+    objective = replace(config.objective, lam=result.chosen)
+    return replace(config, objective=objective, data={**config.data, RECORD_KEY: result.to_dict()})
+
+
+def search_of(config: RunConfig) -> LamSearchResult | None:
+    """The λ search recorded in a run's config; None if its λ was given."""
+    record = config.data.get(RECORD_KEY)
+    return None if record is None else LamSearchResult.from_dict(record)
+
+
+# ------------------------------------------------------------------ the search
+
+
+def check_searchable(config: RunConfig, X_held: Any) -> None:
+    """Refuse ``lam="auto"`` where it cannot apply, with the reason and the fix."""
+    if not config.objective.info.contractive:
+        raise ConfigError(
+            f"lam auto chooses the weight of a contractive penalty, and --model "
+            f"{config.objective.kind} has none; use cae, cae-h or rcae, or leave --lam out"
+        )
+    if config.training.stacked:
+        raise ConfigError(
+            "lam auto is not available for stacked training (each layer is trained on the "
+            "codes of the one below); give one λ per layer, e.g. --lam 0.5,0.1"
+        )
+    if X_held is None or len(X_held) == 0:
+        raise ConfigError(
+            "lam auto scores each λ on the held-out split, but held_out is 0; "
+            "use --held-out 0.2 (the default), or give --lam a number"
+        )
+
+
+def search_lam(
+    X: Any,
+    X_held: Any,
+    config: RunConfig,
+    *,
+    search: LamSearchConfig | None = None,
+    log: Log | None = None,
+) -> LamSearchResult:
+    """Choose λ for ``config`` by the criterion on ``X_held`` (module docstring).
+
+    Args:
+        X: (n_samples, n_features) training data.
+        X_held: (n_held_out, n_features) held-out data; never trained on.
+        config: the run to choose for; its ``objective.lam`` is ignored, everything else
+            (seed included) is each candidate's.
+        search: grid and criterion settings [default: :class:`LamSearchConfig`()].
+        log: called with one line per candidate.
+
+    Returns:
+        :class:`LamSearchResult`; the same for the same arguments (CPU).
+    """
+    search = search or LamSearchConfig()
+    check_searchable(config, X_held)
+    say = log or (lambda _line: None)
+    tcfg = config.training
+    first = min(search.first_epochs or max(1, tcfg.epochs // 5), tcfg.epochs)
+    schedule = [(first, search.keep), (tcfg.epochs, 1)] if first < tcfg.epochs else [
+        (tcfg.epochs, 1)
+    ]  # fmt: skip
+    rank = min(config.model.n_hidden, config.model.n_features)
+    if search.k is not None and search.k > rank:
+        raise ConfigError(
+            f"lam search: k={search.k} tangents asked for, but the model has at most {rank} "
+            f"(min(n_hidden, n_features))"
+        )
+    n_dirs = search.k if search.k is not None else min(search.max_k, rank)
+    disp = neighbour_displacements(
+        X, X_held, neighbours=search.neighbours, points=search.points,
+        reference=search.reference, seed=tcfg.seed,
+    )  # fmt: skip
+    alive, rounds = list(search.grid), []
+    for i, (epochs, keep) in enumerate(schedule, start=1):
+        fits: dict[float, TangentFit | None] = {}
+        for lam in alive:
+            say(f"λ search, round {i}/{len(schedule)}: lam={lam:g}, {epochs} epochs")
+            fits[lam] = _candidate(X, config, lam, epochs, disp, n_dirs)
+        done = [f for f in fits.values() if f is not None]
+        if not done:
+            raise DivergenceError(
+                f"every λ of the search diverged in round {i} ({', '.join(map(str, alive))}); "
+                f"lower the learning rate (--lr, now {tcfg.lr}) or check the data scale"
+            )
+        k = search.k or estimate_dimension(done)
+        missed = {lam: None if f is None else f.missed(k) for lam, f in fits.items()}
+        rounds.append(SearchRound(
+            epochs, tuple(alive), tuple(missed[lam] for lam in alive), k,
+            tuple(() if fits[lam] is None else tuple(map(float, fits[lam].lifts)) for lam in alive),
+        ))  # fmt: skip
+        # Best first, diverged last, ties in grid order (a stable sort); survivors in grid order.
+        ranked = sorted(alive, key=lambda lam: math.inf if missed[lam] is None else missed[lam])
+        alive = [lam for lam in alive if lam in ranked[:keep]]
+    source = "given" if search.k is not None else "estimated"
+    return LamSearchResult(ranked[0], tuple(rounds), search, source)
+
+
+def _candidate(
+    X: Any, config: RunConfig, lam: float, epochs: int, disp: Displacements, n_dirs: int
+) -> TangentFit | None:
+    """Train ``config`` with ``lam`` for ``epochs`` in memory and score it; None if it diverges."""
+    run = replace(
+        config,
+        objective=replace(config.objective, lam=lam),
+        training=replace(config.training, epochs=epochs),
+    )
+    try:
+        model = fit(X, run, progress=False).model
+    except DivergenceError:
+        return None
+    return tangent_fit(model, disp, n_dirs, seed=config.training.seed)
+
+
+def resolve_lam(
+    X: Any,
+    X_held: Any,
+    config: RunConfig,
+    *,
+    saved: RunConfig | None = None,
+    search: LamSearchConfig | None = None,
+    log: Log | None = None,
+) -> RunConfig:
+    """``config`` with ``lam="auto"`` made concrete (any other config is returned as is).
+
+    Args:
+        X, X_held: training and held-out data, as for :func:`search_lam`.
+        config: the requested run.
+        saved: the config of the run being continued, if any: its recorded choice is
+            reused and nothing is searched again.
+        search: the search settings; with ``saved``, they must be the ones it used
+            [default: ``saved``'s, else :class:`LamSearchConfig`()].
+        log: called with progress lines.
+
+    Raises:
+        CheckpointError: ``saved`` did not choose its λ automatically, or with other settings.
+    """
+    if config.objective.lam != LAM_AUTO:
+        return config
+    check_searchable(config, X_held)
+    if saved is None:
+        return with_search(config, search_lam(X, X_held, config, search=search, log=log))
+    record = search_of(saved)
+    if record is None:
+        raise CheckpointError(
+            f"the run being continued was trained with lam={saved.objective.lam}, not chosen "
+            f"automatically; continue it with --lam {saved.objective.lam}, or start afresh "
+            "(--overwrite, or another --out)"
+        )
+    if search is not None and search != record.settings:
+        raise CheckpointError(
+            f"the run being continued chose its λ with other search settings "
+            f"({record.settings} vs {search}); continue it with those, or start afresh"
+        )
+    if log is not None:
+        log(f"λ was chosen automatically when the run started: lam={record.chosen:g}")
+    return with_search(config, record)

@@ -1,0 +1,338 @@
+"""``lam="auto"``: the criterion against numpy references, a deterministic and recorded
+search, its place in train / resume / compare, and clean refusals."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner, Result
+
+import manifold_cae as mc
+from manifold_cae import (
+    ConfigError,
+    LamSearchConfig,
+    LamSearchResult,
+    ObjectiveConfig,
+    load_checkpoint,
+    search_lam,
+    search_of,
+)
+from manifold_cae.cli import main
+from manifold_cae.compare import StudyConfig
+from manifold_cae.config import ArchitectureConfig, ModelConfig, TrainConfig, load_toml
+from manifold_cae.lam_search import (
+    DEFAULT_GRID,
+    TangentFit,
+    estimate_dimension,
+    neighbour_displacements,
+    tangent_fit,
+)
+from manifold_cae.runs import split
+
+SPEC = "circle:n_samples=200,noise=0.05,ambient_dim=4"
+SMALL = LamSearchConfig(grid=(0.01, 1.0, 100.0), keep=2, points=30)
+
+
+def invoke(*args: object) -> Result:
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def train(out: Path, *extra: object, epochs: int = 5) -> Result:
+    return invoke("train", "--data", SPEC, "--epochs", epochs, "--hidden", "8", "--out", out,
+                  "--lam", "auto", *extra)  # fmt: skip
+
+
+def one_line_error(result: Result, code: int, *fragments: str) -> None:
+    """Exit ``code`` with every fragment on the single ``Error:`` line, no traceback."""
+    assert result.exit_code == code, result.output
+    assert isinstance(result.exception, SystemExit), repr(result.exception)
+    assert "Traceback" not in result.output
+    (line,) = [ln for ln in result.output.splitlines() if ln.startswith("Error:")]
+    for fragment in fragments:
+        assert fragment in line, result.output
+
+
+def small_run(lam: float | str = "auto", epochs: int = 5, seed: int = 0):
+    ds = mc.load_dataset(SPEC, seed=0)
+    config = mc.make_run_config(
+        ds, hidden=(8,), objective=ObjectiveConfig(lam=lam),
+        training=TrainConfig(epochs=epochs, batch_size=64, seed=seed),
+    )  # fmt: skip
+    return ds, config
+
+
+# ------------------------------------------------------------------ the criterion
+
+
+def test_displacements_are_the_nearest_training_points(seed):
+    rng = np.random.default_rng(seed)
+    X, held = rng.normal(size=(50, 3)), rng.normal(size=(7, 3))
+    d = neighbour_displacements(X, held, neighbours=4, points=100, reference=100, seed=seed)
+    dist = ((held[:, None, :] - X[None]) ** 2).sum(-1)  # brute force, (7, 50)
+    nearest = np.argsort(dist, axis=1)[:, :4]
+    np.testing.assert_allclose(d.points, held)
+    np.testing.assert_allclose(d.offsets, X[nearest] - held[:, None, :])
+
+
+def test_displacements_sample_is_seeded_and_capped(seed):
+    rng = np.random.default_rng(seed)
+    X, held = rng.normal(size=(80, 3)), rng.normal(size=(40, 3))
+    kw = dict(neighbours=3, points=10, reference=20)
+    a = neighbour_displacements(X, held, **kw, seed=seed)
+    b = neighbour_displacements(X, held, **kw, seed=seed)
+    assert a.offsets.shape == (10, 3, 3)
+    np.testing.assert_array_equal(a.offsets, b.offsets)
+
+
+def test_tangent_fit_matches_the_right_singular_vectors_of_a_linear_encoder(seed):
+    """J = W for a linear encoder: the shares are those of W's right singular vectors."""
+    rng = np.random.default_rng(seed)
+    d_x, d_h = 6, 4
+    U, _ = np.linalg.qr(rng.normal(size=(d_h, d_h)))
+    V, _ = np.linalg.qr(rng.normal(size=(d_x, d_x)))
+    W = U @ np.diag([4.0, 2.0, 1.0, 0.5]) @ V[:, :d_h].T  # (d_h, d_x), known spectrum
+    cfg = ModelConfig(d_x, (d_h,), activation="linear", output="linear", input_scaling="none")
+    model = mc.Autoencoder(cfg, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    with torch.no_grad():
+        model.enc_weights[0].copy_(torch.as_tensor(W))
+    X, held = rng.normal(size=(60, d_x)), rng.normal(size=(12, d_x))
+    disp = neighbour_displacements(X, held, neighbours=5, points=100, reference=100, seed=seed)
+    got = tangent_fit(model, disp, 3, seed=seed)
+    off = disp.offsets.reshape(-1, d_x)
+    expected = ((off @ V[:, :3]) ** 2).sum(0) / (off**2).sum()
+    np.testing.assert_allclose(got.shares, expected, rtol=1e-8)
+    assert got.missed(2) == pytest.approx(1 - expected[:2].sum())
+    np.testing.assert_allclose(got.lifts, expected * d_x)
+
+
+def test_dimension_is_where_the_lifts_drop_most():
+    # lifts 3, 3, 0.8, 0.7 at the sharpest fit: k = 2; a flatter fit elsewhere does not win
+    sharp = TangentFit(np.array([3.0, 3.0, 0.8, 0.7]) / 10, 10)
+    flat = TangentFit(np.array([1.5, 1.2, 1.0, 0.9]) / 10, 10)
+    assert estimate_dimension([flat, sharp]) == 2
+    assert estimate_dimension([TangentFit(np.array([2.0, 0.5, 0.5]) / 3, 3)]) == 1
+    assert estimate_dimension([TangentFit(np.array([0.4]), 3)]) == 1  # one direction only
+
+
+# ------------------------------------------------------------------ the search
+
+
+def test_search_is_deterministic_for_a_seed_and_follows_its_schedule():
+    ds, config = small_run()
+    train_idx, held_idx = split(ds, config.training)
+    X, held = ds.X[train_idx], ds.X[held_idx]
+    a = search_lam(X, held, config, search=SMALL)
+    b = search_lam(X, held, config, search=SMALL)
+    assert a == b
+    first, second = a.rounds
+    assert (first.epochs, first.lams) == (1, SMALL.grid)  # epochs // 5, the whole grid
+    assert second.epochs == 5 and len(second.lams) == SMALL.keep
+    assert set(second.lams) <= set(first.lams)
+    ranked = sorted(zip(first.missed, first.lams, strict=True))
+    assert set(second.lams) == {lam for _, lam in ranked[: SMALL.keep]}  # the best survive
+    assert a.chosen == min(zip(second.missed, second.lams, strict=True))[1]
+    assert a.k_source == "estimated" and 1 <= second.k <= 4
+
+
+def test_a_diverged_candidate_ranks_last(monkeypatch):
+    import manifold_cae.lam_search as ls
+
+    real_fit = ls.fit
+
+    def fit(X, config, **kw):
+        if config.objective.lam == 0.01:
+            raise mc.DivergenceError("boom")
+        return real_fit(X, config, **kw)
+
+    monkeypatch.setattr(ls, "fit", fit)
+    ds, config = small_run()
+    train_idx, held_idx = split(ds, config.training)
+    result = search_lam(ds.X[train_idx], ds.X[held_idx], config, search=SMALL)
+    assert result.rounds[0].missed[0] is None and result.rounds[0].lifts[0] == ()
+    assert 0.01 not in result.rounds[1].lams and result.chosen != 0.01
+    assert "diverged" in result.table()
+
+
+def test_a_given_k_is_used_in_every_round():
+    ds, config = small_run()
+    train_idx, held_idx = split(ds, config.training)
+    search = LamSearchConfig(grid=(0.1, 10.0), keep=1, points=20, k=1)
+    result = search_lam(ds.X[train_idx], ds.X[held_idx], config, search=search)
+    assert [r.k for r in result.rounds] == [1, 1] and result.k_source == "given"
+    with pytest.raises(ConfigError, match="k=9 tangents asked for, but the model has at most 4"):
+        search_lam(ds.X[train_idx], ds.X[held_idx], config, search=LamSearchConfig(k=9))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "fragment"),
+    [
+        ({"grid": ()}, "distinct finite values > 0"),
+        ({"grid": (0.1, -1.0)}, "distinct finite values > 0"),
+        ({"grid": (0.1, 0.1)}, "distinct finite values > 0"),
+        ({"keep": 0}, "keep must be >= 1; got 0"),
+        ({"k": 0}, "k must be >= 1; got 0"),
+        ({"neighbours": 30, "reference": 10}, "reference (10) must be at least neighbours (30)"),
+    ],
+)
+def test_search_settings_are_validated(kwargs, fragment):
+    with pytest.raises(ConfigError) as e:
+        LamSearchConfig(**kwargs)
+    assert fragment in str(e.value)
+
+
+def test_default_grid_is_two_per_decade():
+    assert DEFAULT_GRID[0] == 0.01 and DEFAULT_GRID[-1] == 100.0 and len(DEFAULT_GRID) == 9
+    np.testing.assert_allclose(np.diff(np.log10(DEFAULT_GRID)), 0.5, atol=1e-5)
+
+
+# ------------------------------------------------------------------ runs and records
+
+
+def test_auto_run_records_the_search_and_equals_a_run_with_the_chosen_lam(tmp_path):
+    """The saved run says which λ and that it was chosen; it is that λ's ordinary run."""
+    ds, config = small_run()
+    auto = mc.train_dataset(ds, config, out_dir=tmp_path / "auto", search=SMALL)
+    record = search_of(auto.config)
+    assert record is not None and record.settings == SMALL
+    assert auto.config.objective.lam == record.chosen
+    # the run config in the checkpoint and the copy in history.json both carry it
+    saved = load_checkpoint(tmp_path / "auto").config
+    assert search_of(saved) == record and saved.objective.lam == record.chosen
+    history = json.loads((tmp_path / "auto" / "history.json").read_text())
+    assert history["config"]["data"]["lam_search"] == record.to_dict()
+    assert history["config"]["objective"]["lam"] == record.chosen
+    assert LamSearchResult.from_dict(json.loads(json.dumps(record.to_dict()))) == record
+    _, fixed_config = small_run(lam=record.chosen)
+    fixed = mc.train_dataset(ds, fixed_config)
+    for a, b in zip(auto.model.parameters(), fixed.model.parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_fit_refuses_an_unresolved_auto():
+    ds, config = small_run()
+    with pytest.raises(ConfigError, match=r'lam is "auto": call runs\.train_dataset'):
+        mc.fit(ds.X, config)
+
+
+def test_objective_and_toml_accept_auto_and_refuse_near_misses(tmp_path):
+    assert ObjectiveConfig(lam="auto").lam == "auto"
+    assert ObjectiveConfig(lam=1).lam == 1.0
+    with pytest.raises(ConfigError, match="lam must be a number >= 0 or \"auto\"; got 'autox'"):
+        ObjectiveConfig(lam="autox")
+    with pytest.raises(ConfigError, match="lam must be a number; got True"):
+        ObjectiveConfig(lam=True)
+    toml = tmp_path / "s.toml"
+    toml.write_text('[objective]\nlam = "auto"\n')
+    assert load_toml(toml)["objective"]["lam"] == "auto"
+
+
+# ------------------------------------------------------------------ command line
+
+
+def test_cli_auto_is_deterministic_and_prints_the_curve(tmp_path):
+    a, b = train(tmp_path / "a"), train(tmp_path / "b", "-q")
+    assert a.exit_code == 0 and b.exit_code == 0, a.output + b.output
+    assert "λ chosen automatically" in a.output and "<- chosen" in a.output
+    ra, rb = (search_of(load_checkpoint(tmp_path / r).config) for r in "ab")
+    assert ra == rb and ra.settings == LamSearchConfig()
+    ma, mb = mc.load_model(tmp_path / "a"), mc.load_model(tmp_path / "b")
+    for pa, pb in zip(ma.parameters(), mb.parameters(), strict=True):
+        torch.testing.assert_close(pa, pb, rtol=0, atol=0)
+
+
+def test_cli_toml_auto(tmp_path):
+    toml = tmp_path / "s.toml"
+    toml.write_text('[objective]\nlam = "auto"\n[training]\nepochs = 2\n')
+    result = invoke("train", "--data", SPEC, "--hidden", "8", "--config", toml,
+                    "--out", tmp_path / "r", "-q")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert search_of(load_checkpoint(tmp_path / "r").config) is not None
+
+
+def test_cli_resume_reuses_the_choice_without_searching(tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    assert train(run, "-q", epochs=3).exit_code == 0
+    before = search_of(load_checkpoint(run).config)
+    import manifold_cae.lam_search as ls
+
+    def no_search(*_a, **_k):
+        raise AssertionError("the search ran again on resume")
+
+    monkeypatch.setattr(ls, "search_lam", no_search)
+    result = train(run, "--resume", epochs=5)
+    assert result.exit_code == 0, result.output
+    assert "chosen automatically when the run started" in result.output
+    ckpt = load_checkpoint(run)
+    assert ckpt.epoch == 5 and search_of(ckpt.config) == before
+    assert ckpt.config.objective.lam == before.chosen
+
+
+def test_cli_resume_of_a_fixed_lam_run_with_auto_is_refused(tmp_path):
+    run = tmp_path / "run"
+    fixed = invoke("train", "--data", SPEC, "--epochs", 2, "--hidden", "8", "--out", run, "-q")
+    assert fixed.exit_code == 0
+    one_line_error(train(run, "--resume", "-q"), 1, "trained with lam=0.1", "--lam 0.1")
+
+
+def test_cli_existing_run_fails_before_the_search(tmp_path):
+    run = tmp_path / "run"
+    assert train(run, "-q", epochs=2).exit_code == 0
+    result = train(run, epochs=2)
+    one_line_error(result, 1, "already holds a run", "--overwrite")
+    assert "λ search" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "fragments"),
+    [
+        (["--lam", "-1"], 2, ["lam must be finite and >= 0; got -1.0"]),
+        (["--lam", "autox"], 2, ["--lam", 'expected a number >= 0 or "auto"', "'autox'"]),
+        (["--lam", "auto", "--model", "dae"], 2, ["--model dae has none"]),
+        (["--lam", "auto", "--held-out", "0"], 2, ["held_out is 0"]),
+        (["--lam", "auto", "--stacked", "--hidden", "8,4"], 2, ["not available for stacked"]),
+        (["--lam", "auto,0.1", "--stacked", "--hidden", "8,4"], 2, ["not available for stacked"]),
+    ],
+)
+def test_cli_bad_lam_gets_a_one_line_error(args, code, fragments, tmp_path):
+    result = invoke("train", "--data", SPEC, "--epochs", 2, "--hidden", "8",
+                    "--out", tmp_path / "r", "-q", *args)  # fmt: skip
+    one_line_error(result, code, *fragments)
+    assert not (tmp_path / "r" / "model.safetensors").exists()
+
+
+# ------------------------------------------------------------------ compare
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "fragment"),
+    [
+        ({"lam": ("auto", 0.1)}, "cannot be part of a sweep"),
+        ({"models": ("ae", "cae-stacked"), "lam": ("auto",)}, "not available for cae-stacked"),
+    ],
+)
+def test_study_refuses_auto_where_it_cannot_apply(kwargs, fragment):
+    arch = ArchitectureConfig(hidden=(8, 4))
+    with pytest.raises(ConfigError, match=fragment):
+        StudyConfig(data=SPEC, architecture=arch, **kwargs)
+
+
+def test_compare_auto_chooses_per_run_and_reuses_it(tmp_path):
+    args = ["compare", "--data", SPEC, "--models", "ae,cae", "--seeds", "0", "--lam", "auto",
+            "--epochs", 2, "--hidden", "8", "--points", 20, "--out", tmp_path / "s",
+            "-q"]  # fmt: skip
+    assert invoke(*args).exit_code == 0
+    rows = {
+        r["model"]: r for r in json.loads((tmp_path / "s" / "comparison.json").read_text())["runs"]
+    }
+    chosen = search_of(load_checkpoint(tmp_path / "s" / "runs" / "cae-s0").config).chosen
+    assert rows["cae"]["lam"] == chosen and rows["cae"]["lam_auto"] is True
+    assert rows["ae"]["lam"] is None and not rows["ae"]["lam_auto"]
+    assert f"cae-s0 {chosen:g}" in (tmp_path / "s" / "report.md").read_text()
+    again = CliRunner().invoke(main, [str(a) for a in args if a != "-q"])
+    assert again.exit_code == 0, again.output
+    assert "cae-s0: skipped (complete) (lam auto" in again.output
+    assert "analysis reused" in again.output
