@@ -187,3 +187,29 @@ def test_cuda_routes_match_lapack(generator):
     from manifold_cae.device import resolve_device
 
     assert resolve_device("auto").type == "cuda"
+
+
+def test_lapack_routes_retry_in_float64_when_float32_fails(monkeypatch):
+    """A nearly singular float32 Gram matrix made LAPACK fail and the analysis crash."""
+    real_eigvalsh, real_eigh = torch.linalg.eigvalsh, torch.linalg.eigh
+
+    def fails_in_float32(real):  # type: ignore[no-untyped-def]
+        def fn(a):  # type: ignore[no-untyped-def]
+            if a.dtype == torch.float32:
+                raise torch.linalg.LinAlgError("linalg.eigh: failed to converge")
+            return real(a)
+
+        return fn
+
+    monkeypatch.setattr(torch.linalg, "eigvalsh", fails_in_float32(real_eigvalsh))
+    monkeypatch.setattr(torch.linalg, "eigh", fails_in_float32(real_eigh))
+    g = torch.randn(6, 4, 4, generator=torch.Generator().manual_seed(0))
+    a = g @ g.mT
+    want = np.linalg.eigvalsh(a.double().numpy())
+    for method in ("lapack", "host"):
+        got = eigvalsh(a, method)
+        assert got.dtype == torch.float32
+        np.testing.assert_allclose(got.numpy(), want, rtol=1e-5)
+        w, v = eigh(a, method)
+        assert w.dtype == v.dtype == torch.float32
+        np.testing.assert_allclose(w.numpy(), want, rtol=1e-5)

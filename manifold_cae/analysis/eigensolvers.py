@@ -48,6 +48,25 @@ def batched_routes(device: torch.device) -> bool:
     return device.type != "cpu"
 
 
+def _float64_on_failure(fn):  # type: ignore[no-untyped-def]
+    """``fn`` that retries in float64 where float32 LAPACK fails to converge.
+
+    A nearly singular float32 Gram matrix (a deep, saturated encoder) can make
+    ``syevd`` fail; the float64 retry is cast back to the input's dtype.
+    """
+
+    def run(a: Tensor):  # type: ignore[no-untyped-def]
+        try:
+            return fn(a)
+        except torch.linalg.LinAlgError:
+            if a.dtype == torch.float64:
+                raise
+            out = fn(a.double())
+            return tuple(o.to(a.dtype) for o in out) if isinstance(out, tuple) else out.to(a.dtype)
+
+    return run
+
+
 def _one_thread(fn, a: Tensor):  # type: ignore[no-untyped-def]
     torch.set_num_threads(1)  # this worker thread only; the caller's setting is untouched
     return fn(a)
@@ -88,11 +107,12 @@ def eigh(a: Tensor, method: EighMethod = "auto") -> tuple[Tensor, Tensor]:
     if method == "auto":
         small = not batched_routes(a.device) or a.shape[-1] <= CUDA_EIGH_SMALL
         method = "lapack" if small else CUDA_EIGH_LARGE
+    fn = _float64_on_failure(torch.linalg.eigh)
     if method == "host" and a.device.type != "cpu":
-        return _on_host(torch.linalg.eigh, a)
+        return _on_host(fn, a)
     if a.device.type == "cpu":
-        return _threaded(torch.linalg.eigh, a)
-    return torch.linalg.eigh(a)
+        return _threaded(fn, a)
+    return fn(a)
 
 
 def eigvalsh(a: Tensor, method: EigvalshMethod = "auto") -> Tensor:
@@ -113,11 +133,12 @@ def eigvalsh(a: Tensor, method: EigvalshMethod = "auto") -> Tensor:
         method = "lapack" if small else CUDA_EIGVALSH
     if method == "tridiagonal":
         return tridiagonal_eigvalsh(*tridiagonalize(a))
+    fn = _float64_on_failure(torch.linalg.eigvalsh)
     if method == "host" and a.device.type != "cpu":
-        return _on_host(torch.linalg.eigvalsh, a)
+        return _on_host(fn, a)
     if a.device.type == "cpu":
-        return _threaded(torch.linalg.eigvalsh, a)
-    return torch.linalg.eigvalsh(a)
+        return _threaded(fn, a)
+    return fn(a)
 
 
 def gram_orthonormalize(v: Tensor, *, passes: int = 2) -> Tensor:
