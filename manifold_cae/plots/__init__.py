@@ -18,7 +18,11 @@ Modules: :mod:`.style` (palette, one colour per model name, shared helpers),
 :mod:`.figures` (``draw_all``: which figures for which directories, files).
 """
 
-from manifold_cae.plots.angles import plot_angle_distributions, plot_angle_overlay
+from manifold_cae.plots.angles import (
+    plot_angle_distributions,
+    plot_angle_overlay,
+    plot_angles_to_local_pca,
+)
 from manifold_cae.plots.contraction import plot_contraction
 from manifold_cae.plots.figures import draw_all
 from manifold_cae.plots.saturation import (
@@ -29,7 +33,11 @@ from manifold_cae.plots.saturation import (
 from manifold_cae.plots.spectra import plot_count_histogram, plot_spectrum
 from manifold_cae.plots.style import FORMATS, MODEL_COLORS, OKABE_ITO, model_color, model_colors
 from manifold_cae.plots.sweep import SweepLine, SweepSeries, draw_sweep, plot_sweep
-from manifold_cae.plots.tangents import plot_tangent_field, plot_tangent_images
+from manifold_cae.plots.tangents import (
+    plot_tangent_field,
+    plot_tangent_images,
+    plot_tangent_unrolled,
+)
 
 __all__ = [
     "FORMATS",
@@ -44,6 +52,7 @@ __all__ = [
     "plot_activation_histogram",
     "plot_angle_distributions",
     "plot_angle_overlay",
+    "plot_angles_to_local_pca",
     "plot_contraction",
     "plot_count_histogram",
     "plot_sat_bars",
@@ -51,5 +60,6 @@ __all__ = [
     "plot_sweep",
     "plot_tangent_field",
     "plot_tangent_images",
+    "plot_tangent_unrolled",
     "plot_unit_saturation",
 ]
