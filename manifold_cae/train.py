@@ -53,6 +53,7 @@ from manifold_cae.objectives import loss_terms, reconstruction_loss
 
 MONITOR_POINTS = 1024  # points used for the per-epoch mean ||J_f||_F
 _MONITOR_PROBES = 8
+BLOW_UP = 1e6  # a reconstruction this many times its value at the start has diverged
 
 
 @dataclass
@@ -260,6 +261,11 @@ def _loop(
         unit="epoch",
         disable=not show,
     )
+    # What "diverged" means for a finite loss: far above where this training started.
+    with torch.no_grad():
+        z = state.model.standardize(monitor)
+        spread = float((z - z.mean(0)).square().sum(1).mean())  # predicting the mean
+    start_recon = max(mean_reconstruction(state.model.core(), z), spread)
     for epoch in bar:
         t0 = time.perf_counter()
         record = {"epoch": epoch + 1, **train_epoch(state, source, config, device, run_dir)}
@@ -275,7 +281,7 @@ def _loop(
         record["seconds"] = time.perf_counter() - t0
         # Every recorded number is checked before anything is saved, so a divergence
         # seen only in one of them still leaves the last good epoch on disk.
-        _check_finite(record, state, config, run_dir)
+        _check_finite(record, state, config, run_dir, start_recon)
         state.history.append(record)
         state.epoch = epoch + 1
         bar.set_postfix(
@@ -381,13 +387,21 @@ def train_epoch(
 
 
 def _check_finite(
-    record: dict[str, float], state: TrainState, config: RunConfig, run_dir: Path | None
+    record: dict[str, float],
+    state: TrainState,
+    config: RunConfig,
+    run_dir: Path | None,
+    start_recon: float = math.inf,
 ) -> None:
-    """Raise DivergenceError if the weights or any number in ``record`` is NaN or inf."""
+    """Raise DivergenceError if the weights or any number in ``record`` is NaN or inf, or
+    the reconstruction is BLOW_UP times ``start_recon`` (where this training started)."""
     numbers = {k: v for k, v in record.items() if isinstance(v, int | float)}
     bad = [(k, v) for k, v in numbers.items() if not math.isfinite(v)]
     if not all(bool(torch.isfinite(p).all()) for p in state.model.parameters()):
         bad.insert(0, ("weights", "non-finite"))  # the epoch's last step blew them up
+    recon = record["reconstruction"]
+    if not bad and recon > BLOW_UP * start_recon:
+        bad = [("reconstruction", f"{recon:.3g}, {recon / start_recon:.2g} times its start")]
     if bad:
         name, value = bad[0]
         _diverged(value, record["epoch"] - 1, -1, config, run_dir, state.history, name)
