@@ -42,7 +42,13 @@ import numpy as np
 import torch
 
 from manifold_cae._io import atomic_write_json
-from manifold_cae.checkpoint import HISTORY_FILE, MODEL_FILE, load_model, save_model
+from manifold_cae.checkpoint import (
+    HISTORY_FILE,
+    MODEL_FILE,
+    check_resume_or_overwrite,
+    load_model,
+    save_model,
+)
 from manifold_cae.config import ModelConfig, RunConfig, replace, resolve_scaling
 from manifold_cae.errors import CheckpointError, ConfigError
 from manifold_cae.models import Autoencoder
@@ -311,6 +317,7 @@ def train_stacked(
     Returns:
         :class:`StackResult` with the composed (and fine-tuned) model.
     """
+    check_resume_or_overwrite(resume, overwrite)
     config = stacked_run_config(config, plan)
     plan = plan_of(config)
     assert plan is not None  # stacked_run_config records it
