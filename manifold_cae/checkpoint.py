@@ -120,7 +120,7 @@ def _digest(tensors: dict[str, torch.Tensor], meta: dict[str, str]) -> str:
     for name in sorted(tensors):
         t = tensors[name].detach().contiguous().cpu()
         h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
-        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+        h.update(t.reshape(-1).view(torch.uint8).numpy())  # the buffer itself, not a copy
     return h.hexdigest()
 
 

@@ -229,6 +229,7 @@ def _metrics(ds: Dataset, config: RunConfig, run: PlannedRun, run_dir: Path,
         "angle_mean": angle.mean if angle else None,
         "angle_reference": None if ang is None else ang.reference,
         "angle_kind": angle_kind,
+        "angle_k": None if ang is None else ang.k,
         "probe_accuracy": probe,
         "train_seconds": sum(r["seconds"] for r in history),
     }  # fmt: skip
@@ -467,7 +468,16 @@ def _findings(study: StudyConfig, result: StudyResult) -> list[str]:
         truth = result.rows[0]["angle_reference"] == "truth"
         degrees = _fmt(ang["angle_mean"], ".1f") + " degrees"
         to = "the true tangents" if truth else f"local PCA (no truth known; {_angle_kind(result)})"
-        lines.append(f"- Tangent angle to {to}: smallest for {named(ang, 'angle_mean', degrees)}.")
+        ks = sorted({r["angle_k"] for r in result.rows if r.get("angle_k") is not None})
+        if not truth and len(ks) > 1:  # each model's k is its own local dimension
+            lines.append(
+                f"- Tangent angle to {to}: not ranked, because the models' tangent spaces "
+                f"differ in size (k = {', '.join(map(str, ks))}); analyse them at one top_k."
+            )
+        else:
+            lines.append(
+                f"- Tangent angle to {to}: smallest for {named(ang, 'angle_mean', degrees)}."
+            )
     probe = best("probe_accuracy", low=False)
     if probe:
         lines.append(

@@ -87,7 +87,7 @@ def _runs_table(result: StudyResult) -> list[str]:
         reference = (
             "truth"
             if ang.reference == "truth"
-            else ("local PCA, mean angle" if ang.cae_vs_local_pca_mean else "local PCA")
+            else f"local PCA{', mean angle' if ang.cae_vs_local_pca_mean else ''}, k = {ang.k}"
         )
         lines.append(
             f"| {path.name} | {fmt(s.count.mean, '.2f')} | {fmt(sat, '.1f')} "

@@ -19,12 +19,13 @@ from manifold_cae.data import swiss_roll, swiss_roll_unrolled
 from manifold_cae.plots import (
     SweepSeries,
     draw_all,
+    draw_depth,
     draw_sweep,
     plot_count_histogram,
+    plot_prefix_norms,
     plot_tangent_unrolled,
 )
 from manifold_cae.plots import figures as figures_module
-from manifold_cae.plots.depth import draw_depth, plot_prefix_norms
 from manifold_cae.report import load_analysis, report_markdown
 
 
