@@ -354,7 +354,9 @@ def train_stacked(
     composed = _final_metrics(model, X, X_held_out, seed=config.training.seed)
     if run_dir is not None:
         _finish_run_dir(run_dir, model, config, history, layers, tuned, composed)
-    return StackResult(model, config, history, run_dir, layers, tuned, composed)
+    return StackResult(
+        model, config, history, run_dir, layers=layers, finetune=tuned, composed=composed
+    )
 
 
 def train_stacked_dataset(ds: Any, config: RunConfig, **kwargs: Any) -> StackResult:

@@ -178,3 +178,22 @@ def test_resuming_a_stack_without_stacked_says_to_add_it(tmp_path):
     assert "weights only" not in result.output
     assert json.loads((out / "history.json").read_text())  # the stack is untouched
     assert np.isfinite(load_checkpoint(out).model.enc_weights[0].detach().numpy()).all()
+
+
+def test_a_stack_reports_its_layers_and_final_numbers(tmp_path):
+    """StackResult's fields were filled by position after TrainResult gained start_epoch:
+    the layers landed in start_epoch and the CLI's summary line came out empty."""
+    from manifold_cae import ObjectiveConfig, TrainConfig, load_dataset, make_run_config
+    from manifold_cae.stacking import train_stacked_dataset
+
+    ds = load_dataset(CIRCLE)
+    cfg = make_run_config(ds, hidden=(4, 2), objective=ObjectiveConfig(),
+                          training=TrainConfig(epochs=2, stacked=True))  # fmt: skip
+    result = train_stacked_dataset(ds, cfg, progress=False)
+    assert len(result.layers) == 2 and result.finetune is None and result.start_epoch == 0
+    assert {"reconstruction", "jacobian_norm"} <= set(result.composed)
+    out = invoke("train", "--data", CIRCLE, "--hidden", "4,2", "--stacked", "--epochs", "2",
+                 "--out", tmp_path / "s")  # fmt: skip
+    assert out.exit_code == 0, out.output
+    (line,) = [ln for ln in out.output.splitlines() if ln.startswith("trained a stack")]
+    assert "reconstruction" in line and not line.endswith(": ")
