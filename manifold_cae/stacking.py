@@ -154,16 +154,20 @@ def plan_of(config: RunConfig) -> tuple[LayerPlan, ...] | None:
 def layer_run_config(config: RunConfig, plan: Sequence[LayerPlan], layer: int) -> RunConfig:
     """The one-layer run of layer ``layer`` (0-based) of the stack ``config``.
 
-    The first layer keeps the stack's decoder output; the others use ``auto``,
-    so a layer on sigmoid codes reconstructs them through a sigmoid.
+    The first layer keeps the stack's decoder output and input scaling; the others
+    use ``auto`` for both, so a layer on sigmoid codes reconstructs them, unscaled,
+    through a sigmoid (the data's scaling on codes would move the cross-entropy's
+    targets out of [0, 1], where it has no minimum).
     """
     sizes = (config.model.n_features, *config.model.hidden)
     step = plan[layer]
+    arch = config.model.architecture
     model = ModelConfig.from_architecture(
         replace(
-            config.model.architecture,
+            arch,
             hidden=(sizes[layer + 1],),
-            output=config.model.output if layer == 0 else "auto",
+            output=arch.output if layer == 0 else "auto",
+            input_scaling=arch.input_scaling if layer == 0 else "auto",
         ),
         sizes[layer],
     )
@@ -400,15 +404,20 @@ def _merged_history(layers: list[TrainResult], tuned: TrainResult | None) -> lis
 
 
 def _final_metrics(model: Autoencoder, X: Any, X_held_out: Any, *, seed: int) -> dict[str, float]:
-    """Reconstruction and mean ||J_f||_F of the whole composed encoder."""
-    x = torch.as_tensor(np.asarray(X), dtype=torch.float32, device=next(model.parameters()).device)
+    """Reconstruction and mean ||J_f||_F of the whole composed encoder.
+
+    Measured as :func:`fit` records its history: on the model's own (scaled) inputs,
+    so a scaled model's decoder output is compared with scaled targets, not raw ones.
+    """
+    core, device = model.core(), next(model.parameters()).device
+    x = model.standardize(torch.as_tensor(np.asarray(X), dtype=torch.float32, device=device))
     out = {
-        "reconstruction": mean_reconstruction(model, x),
-        "jacobian_norm": mean_jacobian_norm(model, x[:1024], seed=seed),
+        "reconstruction": mean_reconstruction(core, x),
+        "jacobian_norm": mean_jacobian_norm(core, x[:1024], seed=seed),
     }
     if X_held_out is not None and len(X_held_out):
-        held = torch.as_tensor(np.asarray(X_held_out), dtype=torch.float32, device=x.device)
-        out["held_out_reconstruction"] = mean_reconstruction(model, held)
+        held = torch.as_tensor(np.asarray(X_held_out), dtype=torch.float32, device=device)
+        out["held_out_reconstruction"] = mean_reconstruction(core, model.standardize(held))
     return out
 
 

@@ -207,6 +207,12 @@ def fit(
     source = _as_source(X, config.model.n_features, "training data")
     in_unit = bool(source.min() >= 0 and source.max() <= 1)  # output "auto" (decision 2)
     config = replace(config, model=resolve_output(config.model, in_unit_interval=in_unit))
+    if config.model.output == "sigmoid" and config.model.input_scaling in ("standard", "global"):
+        raise ConfigError(  # scaled targets leave [0, 1]: the cross-entropy falls without bound
+            f"a sigmoid decoder needs targets in [0, 1], but input_scaling="
+            f"{config.model.input_scaling!r} moves them out; use --input-scaling none (or "
+            "auto), or --output linear"
+        )
     held = None
     if X_held_out is not None and len(X_held_out):
         held = torch.as_tensor(_as_source(X_held_out, config.model.n_features, "held-out data"))
