@@ -133,9 +133,17 @@ def full_spectrum(op: FactoredJacobian, *, exact: bool = False) -> Tensor:
     return evals.flip(-1).clamp_min(0).sqrt()
 
 
+def _eigvalsh(a: Tensor) -> Tensor:
+    try:
+        return torch.linalg.eigvalsh(a)
+    except torch.linalg.LinAlgError:
+        # float32 LAPACK can fail on a nearly singular Gram (a deep, saturated encoder)
+        return torch.linalg.eigvalsh(a.double()).to(a.dtype)
+
+
 def _one_thread_eigvalsh(a: Tensor) -> Tensor:
     torch.set_num_threads(1)  # this worker thread only; the caller's setting is untouched
-    return torch.linalg.eigvalsh(a)
+    return _eigvalsh(a)
 
 
 def batched_eigvalsh(a: Tensor) -> Tensor:
@@ -153,7 +161,7 @@ def batched_eigvalsh(a: Tensor) -> Tensor:
     """
     workers = min(torch.get_num_threads(), a.shape[0])
     if a.device.type != "cpu" or workers < 2:
-        return torch.linalg.eigvalsh(a)
+        return _eigvalsh(a)
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(workers) as pool:
