@@ -236,3 +236,24 @@ def test_a_stack_on_scaled_data_trains_its_upper_layers_on_unscaled_codes():
     with torch.no_grad():
         raw = (model(x) - x).square().sum(1).mean() / model.input_scale[0] ** 2
     assert result.composed["reconstruction"] == pytest.approx(float(raw), rel=1e-4)
+
+
+def test_full_spectra_fall_back_to_float64_when_eigvalsh_fails(monkeypatch):
+    """A nearly singular float32 Gram matrix made LAPACK fail and the analysis crash."""
+    import torch
+
+    from manifold_cae.analysis import spectra
+
+    real = torch.linalg.eigvalsh
+
+    def fails_in_float32(a):
+        if a.dtype == torch.float32:
+            raise torch.linalg.LinAlgError("linalg.eigh: failed to converge")
+        return real(a)
+
+    monkeypatch.setattr(torch.linalg, "eigvalsh", fails_in_float32)
+    g = torch.randn(6, 4, 4, generator=torch.Generator().manual_seed(0))
+    a = g @ g.mT
+    got = spectra.batched_eigvalsh(a)
+    assert got.dtype == torch.float32
+    np.testing.assert_allclose(got.numpy(), np.linalg.eigvalsh(a.double().numpy()), rtol=1e-5)
