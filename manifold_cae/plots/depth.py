@@ -100,7 +100,7 @@ def draw_depth(
         curves = [a for a in left.get_lines() if a.get_gid() == "contraction-curve"]
         for line, depth in zip(curves, depths, strict=True):
             line.set_linestyle(DEPTH_STYLES[(depth - 1) % len(DEPTH_STYLES)])
-        left.legend(handles=curves, loc="best", fontsize=8)
+        left.get_legend().remove()  # one legend, on the right: same models, colours, styles
         left.set_yscale("log")  # deep encoders' ratios are orders of magnitude below one layer's
         left.autoscale(axis="y")
         plain_log_labels(left)
