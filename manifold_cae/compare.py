@@ -475,13 +475,11 @@ def _findings(study: StudyConfig, result: StudyResult) -> list[str]:
                 f"differ in size (k = {', '.join(map(str, ks))}); analyse them at one top_k."
             )
         else:
-            lines.append(
-                f"- Tangent angle to {to}: smallest for {named(ang, 'angle_mean', degrees)}."
-            )
+            lines.append(f"- Smallest tangent angle to {to}: {named(ang, 'angle_mean', degrees)}.")
     probe = best("probe_accuracy", low=False)
     if probe:
         lines.append(
-            f"- Linear-probe accuracy: best for "
+            f"- Best linear-probe accuracy: "
             f"{named(probe, 'probe_accuracy', _fmt(probe['probe_accuracy'], '.3f'))}."
         )
     rec = best("held_out_reconstruction")
