@@ -28,6 +28,7 @@ Loading never unpickles: safetensors holds raw tensors, the rest is JSON.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -71,6 +72,14 @@ class ResumeState(NamedTuple):
     history: list[dict[str, Any]]  # one record per completed epoch: epochs 1..epoch
 
 
+def check_resume_or_overwrite(resume: bool, overwrite: bool) -> None:
+    """``resume`` keeps the run in the directory and ``overwrite`` replaces it: not both."""
+    if resume and overwrite:
+        raise ConfigError(
+            "--resume continues the run in --out and --overwrite replaces it; give one of them"
+        )
+
+
 def resolve_model_path(path: str | os.PathLike[str]) -> Path:
     """A run directory or a ``.safetensors`` file -> the model file."""
     path = Path(path)
@@ -101,8 +110,23 @@ def config_differences(saved: RunConfig, other: RunConfig) -> list[str]:
 # ------------------------------------------------------------------ raw files
 
 
+def _digest(tensors: dict[str, torch.Tensor], meta: dict[str, str]) -> str:
+    """SHA-256 of the metadata and the tensors' names, dtypes, shapes and bytes.
+
+    safetensors keeps no checksum, so a flipped bit would otherwise load silently.
+    """
+    h = hashlib.sha256(json.dumps({k: v for k, v in meta.items() if k != "sha256"},
+                                  sort_keys=True).encode())  # fmt: skip
+    for name in sorted(tensors):
+        t = tensors[name].detach().contiguous().cpu()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy())  # the buffer itself, not a copy
+    return h.hexdigest()
+
+
 def _write_safetensors(path: Path, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
     tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
+    meta = {**meta, "sha256": _digest(tensors, meta)}
     atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=meta))
 
 
@@ -134,6 +158,11 @@ def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, st
             f"{path} has checkpoint format {version}, but manifold_cae {__version__} reads "
             f"formats {LEGACY_FORMAT_VERSION} and {FORMAT_VERSION}; use the manifold_cae "
             f"version that wrote it ({meta.get('package_version', 'unknown')})"
+        )
+    if "sha256" in meta and _digest(tensors, meta) != meta["sha256"]:  # older files have none
+        raise CheckpointError(
+            f"{path} is damaged: its contents no longer match the checksum written with them "
+            "(bytes changed after it was saved); restore it from a copy or re-run training"
         )
     return tensors, meta
 

@@ -22,6 +22,7 @@ import click
 from manifold_cae._version import __version__
 from manifold_cae.config import (
     LAM_AUTO,
+    OBJECTIVE_KINDS,
     SECTIONS,
     AnalysisConfig,
     ArchitectureConfig,
@@ -166,6 +167,33 @@ def _configs(
     return [build(values, s) for s in sections]
 
 
+def _given(ctx: click.Context, names: Iterable[str]) -> list[str]:
+    """The options among ``names`` typed on the command line (not left at their default)."""
+    default = click.core.ParameterSource.DEFAULT
+    return [n for n in names if ctx.get_parameter_source(n) not in (None, default)]
+
+
+# The objective options each kind reads, by the flag of ObjectiveKindInfo that says so.
+_USED_WHEN = {
+    "lam": "contractive", "penalty": "contractive", "noise": "denoising", "corruption": "denoising",
+    "gamma": "hessian", "n_corrupt": "hessian", "hessian_sigma": "hessian",
+}  # fmt: skip
+
+
+def _refuse_unused(ctx: click.Context, objective: ObjectiveConfig) -> None:
+    """Refuse options the chosen objective would ignore, naming the models that read them."""
+    unused = [n for n in _given(ctx, _USED_WHEN) if not getattr(objective.info, _USED_WHEN[n])]
+    if unused:
+        users = {
+            n: ", ".join(k for k, i in OBJECTIVE_KINDS.items() if getattr(i, _USED_WHEN[n]))
+            for n in unused
+        }
+        flags = ", ".join(f"--{n.replace('_', '-')} (read by {users[n]})" for n in unused)
+        raise ConfigError(
+            f"--model {objective.kind} ignores {flags}; drop them or choose a model that reads them"
+        )
+
+
 def _path_option(flag: str, name: str, help: str, **kw: Any) -> Decorator:
     """--out / --data style options: an empty value is a usage error, not the cwd."""
     return click.option(flag, name, callback=_nonempty, help=help, **kw)
@@ -258,6 +286,7 @@ def train_cmd(ctx: click.Context, data_spec: str, out_dir: Path, config_file: Pa
     arch, objective, training = _configs(
         ctx, params, config_file, ("model", "objective", "training")
     )
+    _refuse_unused(ctx, objective)
     if not training.stacked and (per_layer or training.finetune_epochs):
         given = [f"--{k}" for k in per_layer] + ["--finetune-epochs"] * bool(
             training.finetune_epochs

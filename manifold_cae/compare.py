@@ -156,6 +156,18 @@ class StudyConfig:
             raise ConfigError(
                 f"held_out must be > 0 to analyse held-out points; got {self.training.held_out}"
             )
+        for axis, flag in (("lam", "contractive"), ("noise", "denoising")):
+            users = [m for m in self.models if getattr(self.objective_of(m).info, flag)]
+            if getattr(self, axis) is not None and not users:
+                takers = [m for m in MODELS if getattr(self.objective_of(m).info, flag)]
+                raise ConfigError(
+                    f"--{axis} applies to {flag} models ({', '.join(takers)}), and none of "
+                    f"{', '.join(self.models)} is one; add one to --models or drop --{axis}"
+                )
+
+    def objective_of(self, model: str) -> ObjectiveConfig:
+        """The base objective with the model name's kind (and corruption)."""
+        return replace(self.objective, **MODELS[model].objective)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -179,10 +191,9 @@ class PlannedRun:
 
 def plan(study: StudyConfig) -> list[PlannedRun]:
     """Every run the study needs, in a fixed order."""
-    base = study.objective
     runs = []
     for model in study.models:
-        obj = replace(base, **MODELS[model].objective)
+        obj = study.objective_of(model)
         axis = "lam" if obj.info.contractive else "noise" if obj.info.denoising else None
         values = getattr(study, axis) if axis else None
         sweep = axis if values is not None and len(values) > 1 else None
@@ -211,7 +222,9 @@ def _metrics(ds: Dataset, config: RunConfig, run: PlannedRun, run_dir: Path,
     history = read_history(run_dir)
     curve = summary.section(ContractionSummary)
     ang = summary.section(AngleSummary)
-    angle = None if ang is None else ang.cae if ang.cae is not None else ang.cae_vs_local_pca
+    angle = None if ang is None else ang.cae or ang.cae_vs_local_pca_mean or ang.cae_vs_local_pca
+    # Without truth, the mean principal angle to local PCA: the largest is ~90° for any model.
+    angle_kind = "largest" if ang is None or ang.cae or not ang.cae_vs_local_pca_mean else "mean"
     probe = None
     if ds.y is not None:
         train_idx, held_idx = split(ds, config.training)
@@ -222,7 +235,7 @@ def _metrics(ds: Dataset, config: RunConfig, run: PlannedRun, run_dir: Path,
     info = run.objective.info
     row: dict[str, Any] = {
         "name": run.name, "model": run.model, "seed": run.seed,
-        "sweep": run.sweep, "value": run.value,
+        "sweep": run.sweep, "value": run.value, "n_points": summary.n_points,
         "lam": config.objective.lam if info.contractive else None,
         "lam_auto": run.objective.lam == LAM_AUTO and info.contractive,
         "noise": run.objective.noise if info.denoising else None,
@@ -234,6 +247,8 @@ def _metrics(ds: Dataset, config: RunConfig, run: PlannedRun, run_dir: Path,
         "dimension_mean": summary.dimension.mean,
         "angle_mean": angle.mean if angle else None,
         "angle_reference": None if ang is None else ang.reference,
+        "angle_kind": angle_kind,
+        "angle_k": None if ang is None else ang.k,
         "probe_accuracy": probe,
         "train_seconds": sum(r["seconds"] for r in history),
     }  # fmt: skip
@@ -383,7 +398,16 @@ def _draw(
             )
             for model, rows in swept.items()
         ]
-        paths.append(plots.draw_sweep(series, out / "figures", threshold=study.analysis.threshold))
+        points = sorted({r["n_points"] for r in result.rows if r.get("n_points") is not None})
+        caption = (
+            f"{study.data}: seeds {', '.join(map(str, study.seeds))} pooled; "
+            f"{' or '.join(map(str, points))} held-out points per run"
+        )
+        paths.append(
+            plots.draw_sweep(
+                series, out / "figures", threshold=study.analysis.threshold, caption=caption
+            )
+        )
     return paths
 
 
@@ -444,7 +468,13 @@ def _findings(study: StudyConfig, result: StudyResult) -> list[str]:
         )  # fmt: skip
     cnt = best("count_mean")
     counts = {a["count_mean"]["mean"] for a in base if a.get("count_mean")}
-    if len(counts) == 1:
+    if counts == {0.0}:
+        lines.append(
+            f"- No model has a singular value above {study.analysis.threshold:g} anywhere: "
+            "every encoder contracts in every direction, so the count is 0 for all of them and "
+            "says nothing; the local dimension column (the spectrum's largest drop) does."
+        )
+    elif len(counts) == 1:
         lines.append(
             f"- Every model has the same mean count of σ > {study.analysis.threshold:g} "
             f"({counts.pop():.2f}): the threshold does not separate them here."
@@ -458,14 +488,19 @@ def _findings(study: StudyConfig, result: StudyResult) -> list[str]:
     if ang:
         truth = result.rows[0]["angle_reference"] == "truth"
         degrees = _fmt(ang["angle_mean"], ".1f") + " degrees"
-        lines.append(
-            f"- Tangent angle to {'the true tangents' if truth else 'local PCA (no truth known)'}:"
-            f" smallest for {named(ang, 'angle_mean', degrees)}."
-        )
+        to = "the true tangents" if truth else f"local PCA (no truth known; {_angle_kind(result)})"
+        ks = sorted({r["angle_k"] for r in result.rows if r.get("angle_k") is not None})
+        if not truth and len(ks) > 1:  # each model's k is its own local dimension
+            lines.append(
+                f"- Tangent angle to {to}: not ranked, because the models' tangent spaces "
+                f"differ in size (k = {', '.join(map(str, ks))}); analyse them at one top_k."
+            )
+        else:
+            lines.append(f"- Smallest tangent angle to {to}: {named(ang, 'angle_mean', degrees)}.")
     probe = best("probe_accuracy", low=False)
     if probe:
         lines.append(
-            f"- Linear-probe accuracy: best for "
+            f"- Best linear-probe accuracy: "
             f"{named(probe, 'probe_accuracy', _fmt(probe['probe_accuracy'], '.3f'))}."
         )
     rec = best("held_out_reconstruction")
@@ -475,6 +510,13 @@ def _findings(study: StudyConfig, result: StudyResult) -> list[str]:
             f"{named(rec, 'held_out_reconstruction', _fmt(rec['held_out_reconstruction']))}."
         )
     return lines
+
+
+def _angle_kind(result: StudyResult) -> str:
+    """Which principal angle the table's tangent angle is."""
+    if result.rows[0].get("angle_kind") == "mean":
+        return "the mean principal angle, as the largest is near 90° for any model here"
+    return "the largest principal angle"
 
 
 def _first_value(a: dict[str, Any], result: StudyResult) -> Any:
@@ -525,7 +567,12 @@ def study_report(study: StudyConfig, result: StudyResult) -> str:
         f"Contraction radii: small {fmt(r0['radius_small'], '.3g')}, medium "
         f"{fmt(r0['radius_medium'], '.3g')}, large {fmt(r0['radius_large'], '.3g')} "
         "(the largest is the largest pairwise distance).",
-        f"Tangent angle: largest principal angle to {'the true tangent space' if r0['angle_reference'] == 'truth' else 'local-PCA tangents (no truth known)'}.",  # noqa: E501
+        "Tangent angle: "
+        + (
+            "largest principal angle to the true tangent space."
+            if r0["angle_reference"] == "truth"
+            else f"{_angle_kind(result)}, to local-PCA tangents (no truth known)."
+        ),
         "The linear probe is logistic regression on the codes (train → held-out), not the "
         "paper's MLP fine-tuning; beyond "
         f"{PROBE_BYTES // 2**20} MiB of float64 training codes it is fitted on a seeded sample.",

@@ -91,9 +91,15 @@ def _runs_table(result: StudyResult) -> list[str]:
     ]
     for path in sorted(p for p in (result.out_dir / "analysis").iterdir() if p.is_dir()):
         s = load_analysis(path).summary
-        angle = s.angles.cae or s.angles.cae_vs_local_pca
+        ang = s.angles
+        angle = ang.cae or ang.cae_vs_local_pca_mean or ang.cae_vs_local_pca
         sat = 100 * s.saturation.mean_fraction
-        reference = "truth" if s.angles.reference == "truth" else "local PCA"
+        # without truth the mean principal angle: the largest is ~90° for any model in 64-D
+        reference = (
+            "truth"
+            if ang.reference == "truth"
+            else f"local PCA{', mean angle' if ang.cae_vs_local_pca_mean else ''}, k = {ang.k}"
+        )
         lines.append(
             f"| {path.name} | {fmt(s.count.mean, '.2f')} | {fmt(sat, '.1f')} "
             f"| {fmt(angle.mean if angle else None, '.1f')} | {reference} |"

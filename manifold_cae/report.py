@@ -110,16 +110,31 @@ def report_markdown(summary: AnalysisSummary) -> str:
             f"| angle CAE vs local PCA (mean / median) | {fmt(ang.cae_vs_local_pca.mean, '.2f')}"
             f" / {fmt(ang.cae_vs_local_pca.median, '.2f')} deg |"
         )
+    if ang is not None and ang.cae is None and ang.cae_vs_local_pca_mean is not None:
+        mean = ang.cae_vs_local_pca_mean
+        lines.append(
+            f"| mean principal angle CAE vs local PCA (mean / median) | {fmt(mean.mean, '.2f')}"
+            f" / {fmt(mean.median, '.2f')} deg |"
+        )
     top = sv.mean or sv.top_mean
     lines += ["", "Mean singular values (leading 10): " + ", ".join(f"{v:.3g}" for v in top[:10])]
     lines += ["", "## What it says", ""]
     r = len(sv.mean) if sv.mean else None
-    lines.append(
-        f"- On average {cnt.mean:.2f} directions expand (sigma > {thr:g})"
-        + (f" out of {r}" if r else "")
-        + "; the rest contract. A CAE that has found a k-dimensional manifold keeps "
-        "about k expanding directions: its tangent directions."
-    )
+    if cnt.histogram and sum(cnt.histogram[1:]) == 0:
+        lines.append(
+            f"- No direction expands: at every point every singular value is below {thr:g} "
+            f"(sigma_1 is {fmt(norms.spectral.mean, '.3g')} on average), so the encoder "
+            f"contracts everywhere and the count of sigma > {thr:g} is 0 throughout. That "
+            "count says nothing here; the local dimension below, read from the spectrum's "
+            "largest drop with no threshold, gives the number of leading directions."
+        )
+    else:
+        lines.append(
+            f"- On average {cnt.mean:.2f} directions expand (sigma > {thr:g})"
+            + (f" out of {r}" if r else "")
+            + "; the rest contract. A CAE that has found a k-dimensional manifold keeps "
+            "about k expanding directions: its tangent directions."
+        )
     dim = summary.section(DimensionSummary)
     if dim is not None:
         d = max(1, round(dim.median))
@@ -146,6 +161,15 @@ def report_markdown(summary: AnalysisSummary) -> str:
             f"- The CAE tangents are {'closer to' if better else 'further from'} the true "
             f"tangent space than local PCA on {ang.k}-D neighbourhoods "
             f"({ang.cae.mean:.1f} vs {ang.local_pca.mean:.1f} degrees on average)."
+        )
+    if ang is not None and ang.cae is None and ang.cae_vs_local_pca_mean is not None:
+        lines.append(
+            f"- No true tangents are known, so the reference is local PCA. Between {ang.k}-D "
+            "subspaces of a high-dimensional space the largest principal angle is near 90 "
+            "degrees for almost any pair (here "
+            f"{ang.cae_vs_local_pca.mean if ang.cae_vs_local_pca else float('nan'):.1f}), so "
+            "compare models by the mean principal angle "
+            f"({ang.cae_vs_local_pca_mean.mean:.1f} degrees on average)."
         )
     if sv.n_dense_fallback:
         lines.append(
@@ -216,7 +240,9 @@ def _read_spectra(path: Path) -> dict[str, np.ndarray]:
         with np.load(path, allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
-        raise DataError(f"{path} is corrupt ({e}); re-run 'manifold-cae analyze'") from e
+        # numpy's own message for a pickle suggests allow_pickle=True: never pass that on
+        why = "it holds pickled objects, which are never loaded" if "pickle" in str(e) else e
+        raise DataError(f"{path} is corrupt ({why}); re-run 'manifold-cae analyze'") from e
 
 
 def load_analysis(path: str | os.PathLike[str]) -> AnalysisDir:

@@ -7,6 +7,7 @@ logic the Python API lacks.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
@@ -16,7 +17,7 @@ import numpy as np
 from manifold_cae import distributed
 from manifold_cae.analysis import AnalysisResult, analyze
 from manifold_cae.analysis.summary import DataInfo
-from manifold_cae.checkpoint import MODEL_FILE, load_checkpoint
+from manifold_cae.checkpoint import MODEL_FILE, check_resume_or_overwrite, load_checkpoint
 from manifold_cae.config import (
     LAM_AUTO,
     AnalysisConfig,
@@ -28,6 +29,7 @@ from manifold_cae.config import (
 )
 from manifold_cae.data import (
     Dataset,
+    check_memory,
     check_range_for_output,
     load_dataset,
     rows_of,
@@ -41,6 +43,22 @@ from manifold_cae.train import TrainResult, check_resumable, fit
 
 REFERENCE_BYTES = 256 * 2**20  # local PCA's reference points, as float64, at most this
 FLOAT64_BYTES = 8
+# Training holds each float32 parameter four times: weights, gradients, Adam's two moments.
+TRAINING_BYTES_PER_PARAMETER = 4 * 4
+
+
+def check_model_memory(model: ModelConfig) -> None:
+    """``DataError`` before building a model whose training state cannot fit in memory."""
+    sizes = (model.n_features, *model.hidden)
+    weights = sum(a * b for a, b in itertools.pairwise(sizes))
+    n = weights * (1 if model.tied else 2) + sum(sizes[1:]) + sum(sizes[:-1])  # and biases
+    check_memory(
+        TRAINING_BYTES_PER_PARAMETER * n,
+        source=f"hidden={list(model.hidden)}",
+        what=f"a model of {n:.3g} parameters on {model.n_features} features, with its "
+        "gradients and optimizer state,",
+        fix="use fewer hidden units",
+    )
 
 
 def choose_output(ds: Dataset, output: Literal["auto", "sigmoid", "linear"]) -> str:
@@ -82,6 +100,7 @@ def make_run_config(
         input_scaling=input_scaling,
     )
     model = resolve_output(model, in_unit_interval=ds.in_unit_interval)
+    check_model_memory(model)
     data: dict[str, Any] = {**ds.provenance(), "held_out": training.held_out}
     return RunConfig(model, objective or ObjectiveConfig(), training, data)
 
@@ -104,11 +123,17 @@ def train_dataset(
     settings (:mod:`manifold_cae.lam_search`; ``log`` gets a line per candidate), and
     records it in the run's config; ``resume`` reuses the choice the run recorded.
     """
-    if config.training.stacked:
-        from manifold_cae.stacking import train_stacked_dataset  # stacking builds on this module
+    check_resume_or_overwrite(resume, overwrite)
+    from manifold_cae.stacking import STACK_FILE, train_stacked_dataset  # builds on this module
 
+    if config.training.stacked:
         return train_stacked_dataset(
             ds, config, out_dir=out_dir, resume=resume, overwrite=overwrite, progress=progress
+        )
+    if resume and out_dir is not None and (Path(out_dir) / STACK_FILE).exists():
+        raise ConfigError(
+            f"{out_dir} holds a stacked run ({STACK_FILE}); add --stacked (with its --hidden "
+            "layers) to resume it"
         )
     train_idx, held_idx = split(ds, config.training)
     X = rows_of(ds.X, train_idx)  # a memmap's split is read batch by batch, not copied

@@ -42,13 +42,19 @@ import numpy as np
 import torch
 
 from manifold_cae._io import atomic_write_json
-from manifold_cae.checkpoint import HISTORY_FILE, MODEL_FILE, load_model, save_model
+from manifold_cae.checkpoint import (
+    HISTORY_FILE,
+    MODEL_FILE,
+    check_resume_or_overwrite,
+    load_model,
+    save_model,
+)
 from manifold_cae.config import LAM_AUTO, ModelConfig, RunConfig, replace, resolve_scaling
 from manifold_cae.data.streaming import rows_of
 from manifold_cae.errors import CheckpointError, ConfigError
 from manifold_cae.models import Autoencoder
 from manifold_cae.probe import encode_numpy
-from manifold_cae.train import TrainResult, fit, mean_jacobian_norm, mean_reconstruction
+from manifold_cae.train import TrainResult, fit, mean_jacobian_norm, mean_scaled_reconstruction
 
 STACK_FILE = "stack.json"
 LAYERS_DIR = "layers"
@@ -155,16 +161,20 @@ def plan_of(config: RunConfig) -> tuple[LayerPlan, ...] | None:
 def layer_run_config(config: RunConfig, plan: Sequence[LayerPlan], layer: int) -> RunConfig:
     """The one-layer run of layer ``layer`` (0-based) of the stack ``config``.
 
-    The first layer keeps the stack's decoder output; the others use ``auto``,
-    so a layer on sigmoid codes reconstructs them through a sigmoid.
+    The first layer keeps the stack's decoder output and input scaling; the others
+    use ``auto`` for both, so a layer on sigmoid codes reconstructs them, unscaled,
+    through a sigmoid (the data's scaling on codes would move the cross-entropy's
+    targets out of [0, 1], where it has no minimum).
     """
     sizes = (config.model.n_features, *config.model.hidden)
     step = plan[layer]
+    arch = config.model.architecture
     model = ModelConfig.from_architecture(
         replace(
-            config.model.architecture,
+            arch,
             hidden=(sizes[layer + 1],),
-            output=config.model.output if layer == 0 else "auto",
+            output=arch.output if layer == 0 else "auto",
+            input_scaling=arch.input_scaling if layer == 0 else "auto",
         ),
         sizes[layer],
     )
@@ -320,6 +330,7 @@ def train_stacked(
     Returns:
         :class:`StackResult` with the composed (and fine-tuned) model.
     """
+    check_resume_or_overwrite(resume, overwrite)
     config = stacked_run_config(config, plan)
     plan = plan_of(config)
     assert plan is not None  # stacked_run_config records it
@@ -356,7 +367,9 @@ def train_stacked(
     composed = _final_metrics(model, X, X_held_out, seed=config.training.seed)
     if run_dir is not None:
         _finish_run_dir(run_dir, model, config, history, layers, tuned, composed)
-    return StackResult(model, config, history, run_dir, layers, tuned, composed)
+    return StackResult(
+        model, config, history, run_dir, layers=layers, finetune=tuned, composed=composed
+    )
 
 
 def train_stacked_dataset(ds: Any, config: RunConfig, **kwargs: Any) -> StackResult:
@@ -400,15 +413,19 @@ def _merged_history(layers: list[TrainResult], tuned: TrainResult | None) -> lis
 
 
 def _final_metrics(model: Autoencoder, X: Any, X_held_out: Any, *, seed: int) -> dict[str, float]:
-    """Reconstruction and mean ||J_f||_F of the whole composed encoder, X read in batches."""
+    """Reconstruction and mean ||J_f||_F of the whole composed encoder, X read in batches.
+
+    Measured as :func:`fit` records its history: on the model's own (scaled) inputs,
+    so a scaled model's decoder output is compared with scaled targets, not raw ones.
+    """
     device = next(model.parameters()).device
     first = torch.as_tensor(np.array(X[:1024], dtype=np.float32), device=device)  # (<=1024, d)
     out = {
-        "reconstruction": mean_reconstruction(model, X),
-        "jacobian_norm": mean_jacobian_norm(model, first, seed=seed),
+        "reconstruction": mean_scaled_reconstruction(model, X),
+        "jacobian_norm": mean_jacobian_norm(model.core(), model.standardize(first), seed=seed),
     }
     if X_held_out is not None and len(X_held_out):
-        out["held_out_reconstruction"] = mean_reconstruction(model, X_held_out)
+        out["held_out_reconstruction"] = mean_scaled_reconstruction(model, X_held_out)
     return out
 
 

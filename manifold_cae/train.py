@@ -58,6 +58,7 @@ from manifold_cae.objectives import loss_terms, reconstruction_loss
 
 MONITOR_POINTS = 1024  # points used for the per-epoch mean ||J_f||_F
 _MONITOR_PROBES = 8
+BLOW_UP = 1e6  # a reconstruction this many times its value at the start has diverged
 
 
 @dataclass
@@ -199,6 +200,16 @@ def mean_reconstruction(model: Autoencoder, x: Any, *, batch_size: int = 1024) -
     return total / source.shape[0]
 
 
+def mean_scaled_reconstruction(model: Autoencoder, x: Any, *, batch_size: int = 1024) -> float:
+    """:func:`mean_reconstruction` in the model's own (standardized) coordinates, where
+    its loss is trained; ``x`` as there, in raw units."""
+    source = _row_source(x)
+    if isinstance(source, np.ndarray):
+        source = torch.from_numpy(np.ascontiguousarray(source, dtype=np.float32))
+    device = next(model.parameters()).device
+    return _held_out_reconstruction(model, source, device, batch_size=batch_size)
+
+
 @torch.no_grad()
 def _held_out_reconstruction(
     model: Autoencoder, held: Source, device: torch.device, *, batch_size: int = 1024
@@ -282,6 +293,12 @@ def fit(
     span = _scan(source, "training data", want_range=auto)
     in_unit = span is None or (span[0] >= 0 and span[1] <= 1)
     config = replace(config, model=resolve_output(config.model, in_unit_interval=in_unit))
+    if config.model.output == "sigmoid" and config.model.input_scaling in ("standard", "global"):
+        raise ConfigError(  # scaled targets leave [0, 1]: the cross-entropy falls without bound
+            f"a sigmoid decoder needs targets in [0, 1], but input_scaling="
+            f"{config.model.input_scaling!r} moves them out; use --input-scaling none (or "
+            "auto), or --output linear"
+        )
     held = None
     if X_held_out is not None and len(X_held_out):
         held = _as_source(X_held_out, config.model.n_features, "held-out data")
@@ -336,6 +353,11 @@ def _loop(
         unit="epoch",
         disable=not show,
     )
+    # What "diverged" means for a finite loss: far above where this training started.
+    with torch.no_grad():
+        z = state.model.standardize(monitor)
+        spread = float((z - z.mean(0)).square().sum(1).mean())  # predicting the mean
+    start_recon = max(mean_reconstruction(state.model.core(), z), spread)
     for epoch in bar:
         t0 = time.perf_counter()
         record = {"epoch": epoch + 1, **train_epoch(state, source, config, device, run_dir)}
@@ -351,7 +373,7 @@ def _loop(
         record["seconds"] = time.perf_counter() - t0
         # Every recorded number is checked before anything is saved, so a divergence
         # seen only in one of them still leaves the last good epoch on disk.
-        _check_finite(record, state, config, run_dir)
+        _check_finite(record, state, config, run_dir, start_recon)
         state.history.append(record)
         state.epoch = epoch + 1
         bar.set_postfix(
@@ -457,13 +479,21 @@ def train_epoch(
 
 
 def _check_finite(
-    record: dict[str, float], state: TrainState, config: RunConfig, run_dir: Path | None
+    record: dict[str, float],
+    state: TrainState,
+    config: RunConfig,
+    run_dir: Path | None,
+    start_recon: float = math.inf,
 ) -> None:
-    """Raise DivergenceError if the weights or any number in ``record`` is NaN or inf."""
+    """Raise DivergenceError if the weights or any number in ``record`` is NaN or inf, or
+    the reconstruction is BLOW_UP times ``start_recon`` (where this training started)."""
     numbers = {k: v for k, v in record.items() if isinstance(v, int | float)}
     bad = [(k, v) for k, v in numbers.items() if not math.isfinite(v)]
     if not all(bool(torch.isfinite(p).all()) for p in state.model.parameters()):
         bad.insert(0, ("weights", "non-finite"))  # the epoch's last step blew them up
+    recon = record["reconstruction"]
+    if not bad and recon > BLOW_UP * start_recon:
+        bad = [("reconstruction", f"{recon:.3g}, {recon / start_recon:.2g} times its start")]
     if bad:
         name, value = bad[0]
         _diverged(value, record["epoch"] - 1, -1, config, run_dir, state.history, name)

@@ -341,3 +341,17 @@ def test_factored_hutchinson_equals_the_jvp_route_value_and_gradient(hidden):
     g_got = torch.autograd.grad(got.sum(), model.enc_weights[0])[0]
     g_want = torch.autograd.grad(want.sum(), model.enc_weights[0])[0]
     torch.testing.assert_close(g_got, g_want, rtol=1e-10, atol=1e-12)
+
+
+def test_row_squared_norms_value_gradient_and_double_backward(generator):
+    """The hand-written backward of sum_i W_ji^2 against autograd, in float64."""
+    from manifold_cae.jacobian import row_squared_norms
+
+    w = torch.randn(7, 5, generator=generator, dtype=torch.float64, requires_grad=True)
+    torch.testing.assert_close(row_squared_norms(w), w.detach().square().sum(1))
+    assert torch.autograd.gradcheck(row_squared_norms, (w,))
+    assert torch.autograd.gradgradcheck(row_squared_norms, (w,))
+    w.grad = None
+    g = torch.randn(7, generator=generator, dtype=torch.float64)
+    (row_squared_norms(w) @ g).backward()
+    torch.testing.assert_close(w.grad, 2 * g[:, None] * w.detach())

@@ -291,7 +291,7 @@ def test_cli_existing_run_fails_before_the_search(tmp_path):
     [
         (["--lam", "-1"], 2, ["lam must be finite and >= 0; got -1.0"]),
         (["--lam", "autox"], 2, ["--lam", 'expected a number >= 0 or "auto"', "'autox'"]),
-        (["--lam", "auto", "--model", "dae"], 2, ["--model dae has none"]),
+        (["--lam", "auto", "--model", "dae"], 2, ["--model dae ignores --lam"]),
         (["--lam", "auto", "--held-out", "0"], 2, ["held_out is 0"]),
         (["--lam", "auto", "--stacked", "--hidden", "8,4"], 2, ["not available for stacked"]),
         (["--lam", "auto,0.1", "--stacked", "--hidden", "8,4"], 2, ["not available for stacked"]),

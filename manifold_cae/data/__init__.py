@@ -16,8 +16,16 @@ from manifold_cae.data.files import FILE_FORMATS, load_file
 from manifold_cae.data.real import load_digits_data, load_mnist5k, load_mnist_idx
 from manifold_cae.data.registry import DatasetInfo, list_datasets, load_dataset
 from manifold_cae.data.streaming import RowView, rows_of
-from manifold_cae.data.synthetic import Manifold, circle, helix, sphere, swiss_roll, torus
-from manifold_cae.data.validation import check_range_for_output, validate
+from manifold_cae.data.synthetic import (
+    Manifold,
+    circle,
+    helix,
+    sphere,
+    swiss_roll,
+    swiss_roll_unrolled,
+    torus,
+)
+from manifold_cae.data.validation import check_memory, check_range_for_output, validate
 
 __all__ = [
     "FILE_FORMATS",
@@ -26,6 +34,7 @@ __all__ = [
     "Manifold",
     "RowView",
     "Split",
+    "check_memory",
     "check_range_for_output",
     "circle",
     "helix",
@@ -38,6 +47,7 @@ __all__ = [
     "rows_of",
     "sphere",
     "swiss_roll",
+    "swiss_roll_unrolled",
     "torus",
     "train_test_split_indices",
     "validate",

@@ -153,6 +153,32 @@ def swiss_roll(
     return _finish(X, T, params, s)
 
 
+def swiss_roll_unrolled(params: np.ndarray) -> np.ndarray:
+    """The roll laid flat: (arc length along the spiral, height), an isometric chart.
+
+    x(t, h) = (t cos t, h - 10.5, t sin t) / 10 has |dx/dt| = sqrt(1 + t^2) / 10 and
+    |dx/dh| = 1 / 10 at right angles, so s(t) = (t sqrt(1 + t^2) + asinh t) / 20 (from
+    the roll's inner end) and (h - 10.5) / 10 are distances on the roll in the units of
+    :func:`swiss_roll` (before any ``scale``). The chart's axes follow the true tangents
+    d/dt and d/dh.
+
+    Args:
+        params: (n_samples, 2), the roll's (t, h) as :func:`swiss_roll` returns them.
+
+    Returns:
+        (n_samples, 2): (s, height) of each point.
+    """
+    p = np.asarray(params, dtype=float)
+    if p.ndim != 2 or p.shape[1] != 2:
+        raise DataError(f"swiss-roll params must have shape (n_samples, 2); got {p.shape}")
+
+    def arc(t: np.ndarray | float) -> np.ndarray:
+        return (t * np.sqrt(1 + np.square(t)) + np.arcsinh(t)) / (2 * ROLL_SHRINK)
+
+    t, h = p[:, 0], p[:, 1]
+    return np.stack([arc(t) - arc(ROLL_T_START), (h - ROLL_HEIGHT / 2) / ROLL_SHRINK], axis=1)
+
+
 def sphere(
     n_samples: int = 1000, *, noise: float = 0.0, ambient_dim: int = 3, seed: int = 0
 ) -> Manifold:

@@ -9,11 +9,8 @@ is the figure drawn, once, and written atomically.
 
 from __future__ import annotations
 
-import math
 import os
-import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
@@ -26,13 +23,32 @@ from manifold_cae.analysis.metrics import (
     AngleSummary,
     ContractionSummary,
     CountSummary,
+    DimensionSummary,
     SaturationSummary,
     Section,
     SpectrumSummary,
 )
-from manifold_cae.errors import ConfigError, DataError
-from manifold_cae.plots.angles import plot_angle_distributions, plot_angle_overlay
+from manifold_cae.config import SEED_LIMIT
+from manifold_cae.errors import ConfigError
+from manifold_cae.plots.angles import (
+    plot_angle_distributions,
+    plot_angle_overlay,
+    plot_angles_to_local_pca,
+)
 from manifold_cae.plots.contraction import contraction_curve, plot_contraction
+from manifold_cae.plots.needs import (
+    Model,
+    Skip,
+    angle_columns,
+    image_shape,
+    load,
+    points_to_draw,
+    safe_stems,
+    section,
+    stored,
+    unrolled_chart,
+    usable,
+)
 from manifold_cae.plots.saturation import (
     activation_percent,
     plot_activation_histogram,
@@ -46,9 +62,13 @@ from manifold_cae.plots.spectra import (
     plot_spectrum,
     spectrum_curve,
 )
-from manifold_cae.plots.style import FORMATS, RC, model_colors, save, where
-from manifold_cae.plots.tangents import plot_tangent_field, plot_tangent_images
-from manifold_cae.report import POINTS, SPECTRA, AnalysisDir, load_analysis
+from manifold_cae.plots.style import FORMATS, RC, finite_rows, model_colors, save, where
+from manifold_cae.plots.tangents import (
+    plot_tangent_field,
+    plot_tangent_images,
+    plot_tangent_unrolled,
+)
+from manifold_cae.report import SPECTRA, AnalysisDir
 
 S = TypeVar("S", bound=Section)
 T = TypeVar("T")
@@ -57,155 +77,10 @@ MAX_TANGENT_IMAGES = 10  # tangents per row of a tangent-image figure
 FIELD_ARROWS = 40  # points with arrows in a tangent field
 
 
-class Skip(Exception):
-    """A figure (or one model of an overlay) can't be drawn from what the directory holds."""
-
-
-@dataclass(frozen=True)
-class Model:
-    """One analysis directory as the figures see it."""
-
-    d: AnalysisDir
-    label: str
-    stem: str  # file-name-safe label
-    color: str
-
-
-# ------------------------------------------------------------ what a figure needs
-
-
-def section(m: Model, cls: type[S]) -> S:
-    s = m.d.summary.section(cls)
-    if s is None:
-        raise Skip(f"{m.d.path / 'summary.json'} has no {cls.__name__} section")
-    return s
-
-
-def stored(m: Model, *keys: str) -> list[np.ndarray]:
-    """Arrays of spectra.npz; ``Skip`` naming those that are missing."""
-    if not (m.d.path / SPECTRA).is_file():
-        raise Skip(f"{SPECTRA} is missing")
-    missing = [k for k in keys if k not in m.d.spectra]
-    if missing:
-        raise Skip(f"{SPECTRA} lacks {', '.join(missing)}")
-    return [m.d.spectra[k] for k in keys]
-
-
-def angle_columns(m: Model) -> tuple[np.ndarray, np.ndarray]:
-    """(encoder, local PCA) angles to the true tangents per point, from points.csv."""
-    if not (m.d.path / POINTS).is_file():
-        raise Skip(f"{POINTS} is missing")
-    cols = ("angle_cae_deg", "angle_local_pca_deg")
-    if any(c not in m.d.points for c in cols):
-        raise Skip(f"no angles to true tangents in {m.d.path / POINTS} (the data has no truth)")
-    return m.d.points[cols[0]], m.d.points[cols[1]]
-
-
-# spectra.npz arrays: dimensions, and whether they hold integers
-STORED_ARRAYS = {
-    "indices": (1, True),
-    "inputs": (2, False),
-    "tangents": (3, False),
-    "pca_tangents": (3, False),
-    "top_values": (2, False),
-    "singular_values": (2, False),
-    "true_tangents": (3, False),
-}
-
-
-def load(path: str | os.PathLike[str]) -> AnalysisDir:
-    """:func:`load_analysis`, and a ``DataError`` for a spectra.npz of the wrong arrays."""
-    d = load_analysis(path)
-    n_stored = {len(a) for a in d.spectra.values() if isinstance(a, np.ndarray) and a.ndim}
-    for name, (ndim, integer) in STORED_ARRAYS.items():
-        a = d.spectra.get(name)
-        if a is None:
-            continue
-        kinds = "iu" if integer else "iuf"
-        if not isinstance(a, np.ndarray) or a.dtype.kind not in kinds or a.ndim != ndim:
-            what = "integer" if integer else "numeric"
-            raise DataError(
-                f"{d.path / SPECTRA}: {name!r} is not a {what} array of {ndim} dimension(s); "
-                "the file is damaged: re-run 'manifold-cae analyze'"
-            )
-    if len(n_stored) > 1:
-        raise DataError(
-            f"{d.path / SPECTRA}: its arrays disagree on the number of stored points "
-            f"({sorted(n_stored)}); the file is damaged: re-run 'manifold-cae analyze'"
-        )
-    return d
-
-
-def image_shape(d: AnalysisDir) -> tuple[int, int] | None:
-    """(rows, cols) of image data, else None."""
-    prov = d.summary.provenance
-    if prov.image_shape is not None or prov.data is not None:
-        return prov.image_shape  # analysed from a data set, which said whether it is images
-    inputs = d.spectra.get("inputs")
-    d_x = inputs.shape[1] if inputs is not None and inputs.ndim == 2 else prov.model.n_features
-    side = math.isqrt(d_x)
-    return (side, side) if d_x >= 16 and side * side == d_x else None
-
-
-def safe_stems(labels: Sequence[str]) -> list[str]:
-    """File-name-safe, unique stems for the labels."""
-    stems: list[str] = []
-    for label in labels:
-        base = re.sub(r"[^A-Za-z0-9._-]+", "_", label).strip("._") or "model"
-        stem, n = base, 2
-        while stem in stems:
-            stem, n = f"{base}_{n}", n + 1
-        stems.append(stem)
-    return stems
-
-
-def points_to_draw(
-    image_models: list[Model], indices: Sequence[int] | None, seed: int
-) -> list[int]:
-    """Data-set positions whose tangent images are drawn (validated against every dir)."""
-    if indices is not None:
-        want = [int(i) for i in indices]
-        if not want:
-            raise DataError("indices is empty; give at least one data-set position")
-        for m in image_models:
-            stored_ids = m.d.spectra["indices"]
-            missing = sorted(set(want) - {int(i) for i in stored_ids})
-            if missing:
-                sample = ", ".join(str(int(i)) for i in np.sort(stored_ids)[:12])
-                raise DataError(
-                    f"indices {missing} are not among the {len(stored_ids)} points stored in "
-                    f"{m.d.path / SPECTRA} ({m.label}); stored ones include {sample}, ...; "
-                    "choose from those or re-analyse with a larger store_points"
-                )
-        return want
-    ids = [{int(i) for i in m.d.spectra["indices"]} for m in image_models]
-    common = set.intersection(*ids)
-    pool = np.array(sorted(common or ids[0]))
-    rng = np.random.default_rng(seed)
-    return [int(i) for i in np.sort(rng.choice(pool, size=min(4, len(pool)), replace=False))]
-
-
-def usable(
-    models: Sequence[Model], need: Callable[[Model], T], what: str, log: Log
-) -> list[tuple[Model, T]]:
-    """The models ``need`` accepts, with what it took; a note for each one left out."""
-    kept: list[tuple[Model, T]] = []
-    reasons: dict[str, list[str]] = {}  # reason -> the labels it applies to
-    for m in models:
-        try:
-            kept.append((m, need(m)))
-        except (Skip, ValueError) as e:
-            reasons.setdefault(str(e), []).append(m.label)
-    said = [f"{', '.join(labels)}: {reason}" for reason, labels in reasons.items()]
-    if not kept:
-        raise Skip("; ".join(said))
-    for s in said:
-        log(f"note: {what}: left out {s}")
-    return kept
-
-
-def _titled(ax: Axes, models: Sequence[Model]) -> None:
-    ax.set_title(f"{ax.get_title()}\n{where([m.d.summary for m in models])}")
+def _titled(ax: Axes, models: Sequence[Model], points: Sequence[int] | None = None) -> None:
+    """Add the caption line: data, split, the points each model shows (default: all
+    analysed) and the seed."""
+    ax.set_title(f"{ax.get_title()}\n{where([m.d.summary for m in models], points)}")
 
 
 # ------------------------------------------------------------ one directory
@@ -229,7 +104,8 @@ def draw_images(fig: Figure, m: Model, shape: tuple[int, int], chosen: list[int]
     )  # fmt: skip
     fig.suptitle(
         f"{m.label}: leading tangents of $J_f$ (σ above each) vs local PCA — "
-        f"{where([m.d.summary])}\nred +, blue −, each tangent on its own symmetric scale"
+        f"{where([m.d.summary], [len(rows)])}\nred +, blue −, each tangent on its own symmetric "
+        "scale"
     )
 
 
@@ -239,7 +115,7 @@ def field_colors(m: Model, idx: np.ndarray) -> tuple[np.ndarray | None, str]:
     if "index" not in pts:
         return None, ""
     row = {int(v): i for i, v in enumerate(pts["index"]) if np.isfinite(v)}
-    take = np.array([row.get(int(i), -1) for i in idx])
+    take = np.array([row.get(int(i), -1) for i in idx], dtype=np.int64)
     threshold = m.d.summary.provenance.analysis.threshold
     for col, name in (
         ("count_above_threshold", f"count of σ > {threshold:g}"),
@@ -266,18 +142,34 @@ def draw_field(fig: Figure, m: Model) -> None:
     )  # fmt: skip
     if d_x >= 3:
         ax.view_init(elev=18, azim=-75)  # type: ignore[attr-defined]
-    ax.set_title(f"{m.label} — {where([m.d.summary])}\n{ax.get_title()}", fontsize=10)
+    shown = [int(finite_rows(inputs, tangents[:, :k], values[:, :k]).sum())]
+    ax.set_title(f"{m.label} — {where([m.d.summary], shown)}\n{ax.get_title()}", fontsize=10)
+
+
+def draw_unrolled(fig: Figure, m: Model) -> None:
+    idx, tangents, values, true = stored(m, "indices", "tangents", "top_values", "true_tangents")
+    chart = unrolled_chart(m, idx)
+    ax = fig.add_subplot()
+    k = min(2, tangents.shape[1])
+    plot_tangent_unrolled(
+        ax, chart, tangents[:, :k], values[:, :k], true,
+        axis_labels=("arc length along the spiral, roll units", "height, roll units"),
+        n_arrows=min(FIELD_ARROWS, len(idx)),
+    )  # fmt: skip
+    shown = [int(finite_rows(chart, tangents[:, :k], values[:, :k], true).sum())]
+    ax.set_title(f"{m.label} — {where([m.d.summary], shown)}\n{ax.get_title()}", fontsize=10)
 
 
 def draw_angles(fig: Figure, m: Model) -> None:
-    cae, pca = angle_columns(m)
+    cols = angle_columns(m)
     angles = m.d.summary.section(AngleSummary)
     ax = fig.add_subplot()
-    plot_angle_distributions(
-        ax, cae, pca, m.label, k=None if angles is None else angles.k, color=m.color,
-        neighbours=m.d.summary.provenance.analysis.pca_neighbors,
+    plot = plot_angle_distributions if cols.truth else plot_angles_to_local_pca
+    plot(
+        ax, cols.model, cols.other, m.label, k=None if angles is None else angles.k,
+        color=m.color, neighbours=m.d.summary.provenance.analysis.pca_neighbors,
     )  # fmt: skip
-    _titled(ax, [m])
+    _titled(ax, [m], [int(np.isfinite(cols.model).sum())])
 
 
 def draw_unit_saturation(fig: Figure, m: Model) -> None:
@@ -316,8 +208,12 @@ def draw_counts(fig: Figure, models: list[Model], log: Log) -> None:
         models, lambda m: _checked(m, CountSummary, count_percent), "count_histogram", log
     )
     counts, labels, colors = _overlay_args(kept)
+    dims = [m.d.summary.section(DimensionSummary) for m, _ in kept]
     ax = fig.add_subplot()
-    plot_count_histogram(ax, counts, labels, colors=colors)
+    plot_count_histogram(
+        ax, counts, labels, colors=colors,
+        local_dimension=[None if d is None else d.median for d in dims],
+    )  # fmt: skip
     _titled(ax, [m for m, _ in kept])
 
 
@@ -327,7 +223,7 @@ def draw_contraction(fig: Figure, models: list[Model], log: Log) -> None:
     curves, labels, colors = _overlay_args(kept)
     ax = fig.add_subplot()
     plot_contraction(ax, curves, labels, colors=colors)
-    _titled(ax, [m for m, _ in kept])
+    _titled(ax, [m for m, _ in kept], [c.n_centres for c in curves])
 
 
 def draw_saturation(fig: Figure, models: list[Model], log: Log) -> None:
@@ -337,22 +233,37 @@ def draw_saturation(fig: Figure, models: list[Model], log: Log) -> None:
     ax_hist, ax_bars = fig.subplots(1, 2, width_ratios=(2, 1))
     plot_activation_histogram(ax_hist, sats, labels, colors=colors)
     plot_sat_bars(ax_bars, sats, labels, colors=colors)
-    fig.suptitle(f"Saturation of hidden units — {where([m.d.summary for m, _ in kept])}")
+    fig.suptitle(f"Saturation of hidden units\n{where([m.d.summary for m, _ in kept])}")
 
 
 def draw_angle_overlay(fig: Figure, models: list[Model], log: Log) -> None:
     kept = usable(models, angle_columns, "angles", log)
+    if len({c.truth for _, c in kept}) > 1:  # one reference per figure: the truth when known
+        left = ", ".join(m.label for m, c in kept if not c.truth)
+        log(f"note: angles: left out {left}: its data have no true tangents")
+        kept = [(m, c) for m, c in kept if c.truth]
     columns, labels, colors = _overlay_args(kept)
     ax = fig.add_subplot()
-    cae = [c for c, _ in columns]
-    plot_angle_overlay(ax, cae, labels, reference=columns[0][1], colors=colors)
-    _titled(ax, [m for m, _ in kept])
+    model = [c.model for c in columns]
+    reference = columns[0].other if columns[0].truth else None
+    ks = [getattr(m.d.summary.section(AngleSummary), "k", None) for m, _ in kept]
+    if reference is None:  # without truth each model's k is its own local dimension: say it
+        labels = [f"{label}, k = {k}" if k else label for label, k in zip(labels, ks, strict=True)]
+    plot_angle_overlay(ax, model, labels, reference=reference, colors=colors)
+    if reference is None and len(set(ks)) > 1:
+        ax.set_title(f"{ax.get_title()}\nk differs between models, so do the subspaces "
+                     "compared: analyse with one --top-k to rank them")  # fmt: skip
+    _titled(ax, [m for m, _ in kept], [int(np.isfinite(a).sum()) for a in model])
 
 
 # ------------------------------------------------------------ draw_all
 
 
-def _check_args(fmt: str, dpi: int, dirs: Sequence[Any], labels: Sequence[str] | None) -> None:
+def _check_args(
+    fmt: str, dpi: int, dirs: Sequence[Any], labels: Sequence[str] | None, seed: int
+) -> None:
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < SEED_LIMIT:
+        raise ConfigError(f"seed must be an integer in [0, 2**63), such as 0; got {seed!r}")
     if fmt not in FORMATS:
         raise ConfigError(f"fmt must be one of {', '.join(FORMATS)}; got {fmt!r}")
     if isinstance(dpi, bool) or not isinstance(dpi, int) or dpi < 10:
@@ -383,7 +294,10 @@ class Planned(NamedTuple):
     draw: Callable[[Figure], None]
 
 
-def _tangent_figure(m: Model, chosen: list[int], log: Log) -> Planned:
+NotDrawn = Callable[[str, str], None]  # (figure name, why it does not apply)
+
+
+def _tangent_figure(m: Model, chosen: list[int], not_drawn: NotDrawn) -> Planned:
     """Tangent images for image data, else the tangent field."""
     shape, arrays = image_shape(m.d), m.d.spectra
     if shape is None:
@@ -391,19 +305,34 @@ def _tangent_figure(m: Model, chosen: list[int], log: Log) -> Planned:
         size = (8.0, 6.8) if three_d else (7.5, 6.5)
         return Planned(f"tangent_field_{m.stem}", size, lambda f: draw_field(f, m))
     if "inputs" in arrays:
-        log(f"note: no tangent field for {m.label}: image data (see tangents_images_{m.stem})")
+        not_drawn(f"tangent_field_{m.stem}", "image data: its tangents are drawn as images instead")
     k = min(MAX_TANGENT_IMAGES, arrays["tangents"].shape[1]) if "tangents" in arrays else 1
     n_rows = len(chosen) * (2 if "pca_tangents" in arrays else 1)
     size = (0.95 * (1 + k) + 0.3, 1.05 * n_rows + 0.9)
     return Planned(f"tangents_images_{m.stem}", size, lambda f: draw_images(f, m, shape, chosen))
 
 
-def _plan(models: list[Model], chosen: list[int], log: Log) -> list[Planned]:
-    """Every figure that may apply, in drawing order."""
+def _unrolled_figure(m: Model, not_drawn: NotDrawn) -> list[Planned]:
+    """The tangents on the unrolled swiss roll, when the analysis is of one with its truth."""
+    data, true = m.d.summary.provenance.data, m.d.spectra.get("true_tangents")
+    name = f"tangent_unrolled_{m.stem}"
+    if data is None or data.name != "swiss-roll":
+        if "tangents" in m.d.spectra:
+            not_drawn(name, "the data are not the swiss roll, the one manifold drawn unrolled")
+        return []
+    if true is None or true.shape[1] != 2:
+        not_drawn(name, f"{SPECTRA} lacks the true tangents")
+        return []
+    return [Planned(name, (8.5, 4.4), lambda f: draw_unrolled(f, m))]
+
+
+def _plan(models: list[Model], chosen: list[int], log: Log, not_drawn: NotDrawn) -> list[Planned]:
+    """Every figure that may apply, in drawing order; ``not_drawn`` hears of those that don't."""
     figures: list[Planned] = []
     for m in models:
         figures += [
-            _tangent_figure(m, chosen, log),
+            _tangent_figure(m, chosen, not_drawn),
+            *_unrolled_figure(m, not_drawn),
             Planned(f"angles_{m.stem}", (7.5, 4.6), lambda f, m=m: draw_angles(f, m)),
             Planned(
                 f"unit_saturation_{m.stem}", (7.5, 4.6), lambda f, m=m: draw_unit_saturation(f, m)
@@ -418,6 +347,25 @@ def _plan(models: list[Model], chosen: list[int], log: Log) -> list[Planned]:
     if len(models) > 1:
         figures.append(Planned("angles", (8.0, 5.2), lambda f: draw_angle_overlay(f, models, log)))
     return figures
+
+
+def _said_once(skipped: dict[str, list[str]], stems: Sequence[str]) -> list[str]:
+    """One line per reason: 'skipped angles_{ae,cae}: why' (per-model names grouped)."""
+    lines = []
+    for reason, names in skipped.items():
+        kinds: dict[str, list[str]] = {}
+        for name in names:
+            stem = next((s for s in stems if name.endswith(f"_{s}")), None)
+            kind = name[: -len(stem) - 1] if stem else name
+            kinds.setdefault(kind, []).append(stem or "")
+        shown = []
+        for kind, of in kinds.items():
+            if of == [""]:  # an overlay
+                shown.append(kind)
+            else:
+                shown.append(f"{kind}_{of[0]}" if len(of) == 1 else f"{kind}_{{{','.join(of)}}}")
+        lines.append(f"skipped {', '.join(shown)}: {reason}")
+    return lines
 
 
 def draw_all(
@@ -458,7 +406,7 @@ def draw_all(
     Raises:
         ConfigError: for a bad argument. DataError: for a missing or corrupt analysis file.
     """
-    _check_args(fmt, dpi, analysis_dirs, labels)
+    _check_args(fmt, dpi, analysis_dirs, labels, seed)
     models = _models([load(p) for p in analysis_dirs], labels)
     image_models = [
         m for m in models
@@ -470,13 +418,20 @@ def draw_all(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
+    skipped: dict[str, list[str]] = {}  # why -> the figures it keeps from being drawn
+
+    def not_drawn(name: str, why: str) -> None:
+        skipped.setdefault(why, []).append(name)
+
     with matplotlib.rc_context(RC):
-        for name, size, draw in _plan(models, chosen, log):
+        for name, size, draw in _plan(models, chosen, log, not_drawn):
             fig = Figure(figsize=size, layout="constrained")
             try:
                 draw(fig)
             except (Skip, ValueError) as e:
-                log(f"skipped {name}: {e}")
+                not_drawn(name, str(e))
                 continue
             written.append(save(fig, out / f"{name}.{fmt}", fmt=fmt, dpi=dpi))
+    for line in _said_once(skipped, [m.stem for m in models]):
+        log(line)
     return written

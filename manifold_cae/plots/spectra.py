@@ -20,6 +20,14 @@ from manifold_cae.plots.style import (
     plain_log_labels,
 )
 
+ALL_ZERO_NOTE = (
+    "Every count is 0: at every point all singular values\n"
+    "are below σ = {thr:g}, so the encoder contracts in every\n"
+    "direction and this threshold separates nothing.\n"
+    "The local dimension (the spectrum's largest drop,\n"
+    "no threshold) says how many leading directions\n"
+    "it keeps{dims}."
+)
 MIN_SPECTRUM = 4  # shorter spectra are a few numbers: they belong in the table, not on a log axis
 
 
@@ -117,19 +125,34 @@ def count_percent(count: CountSummary) -> np.ndarray:
     return 100 * hist / hist.sum()
 
 
+def _dimensions(labels: Sequence[str], dims: Sequence[float | None] | None) -> str:
+    """': median cae 2, dae 2' for the note, or '' when no dimension is known."""
+    known = [(lb, d) for lb, d in zip(labels, dims or (), strict=False) if d is not None]
+    return (": median " + ", ".join(f"{lb} {d:g}" for lb, d in known)) if known else ""
+
+
 def plot_count_histogram(
-    ax: Axes, counts: Sequence[CountSummary], labels: Sequence[str], *, colors: Colors = None
+    ax: Axes,
+    counts: Sequence[CountSummary],
+    labels: Sequence[str],
+    *,
+    colors: Colors = None,
+    local_dimension: Sequence[float | None] | None = None,
 ) -> list[Artist]:
     """Step histograms: the percent of points with each count of sigma > threshold, per model.
+
+    When every count is 0 (the encoder contracts everywhere) a note says so and points to
+    the local dimension, quoting ``local_dimension`` when given.
 
     Args:
         ax: the axes to draw in.
         counts: per model, the ``count`` section of its summary (its histogram).
         labels: the legend's names of the models; each legend entry adds the mean count.
         colors: one colour per model (default: each model's own colour).
+        local_dimension: (n_models,), each model's median local dimension (None: unknown).
 
     Returns:
-        One StepPatch per model.
+        One StepPatch per model, then the note's Text when every count is 0.
     """
     colors = check_models(counts, labels, colors)
     drawn: list[Artist] = []
@@ -156,4 +179,12 @@ def plot_count_histogram(
     ax.set_ylabel("points (%)")
     ax.set_title(f"Expanding directions per point (σ > {thr:g})")
     ax.legend()
+    if all(count_percent(c)[1:].sum() == 0 for c in counts):
+        note = ax.text(
+            0.53, 0.55, ALL_ZERO_NOTE.format(thr=thr, dims=_dimensions(labels, local_dimension)),
+            transform=ax.transAxes, ha="left",
+            va="center", fontsize=9, wrap=True, bbox={"fc": "white", "ec": GREY, "lw": 0.6},
+        )  # fmt: skip
+        note.set_gid("all-zero-note")
+        drawn.append(note)
     return drawn

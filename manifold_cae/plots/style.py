@@ -127,15 +127,34 @@ def floats(values: Sequence[float | None] | None) -> np.ndarray:
     return np.array([np.nan if v is None else v for v in values or ()], dtype=float)
 
 
-def where(summaries: Sequence[AnalysisSummary]) -> str:
-    """Where the numbers come from, for a title: data set and split."""
+SPLIT_WORDS = {"held-out": "held-out ", "train": "training ", "all": ""}
+
+
+def seed_text(s: AnalysisSummary) -> str:
+    """'seed 0': the run's training seed, and the point sample's seed when it differs."""
+    run = s.provenance.run_config
+    sample = s.provenance.analysis.seed
+    if run is None:
+        return f"sample seed {sample}"
+    seed = run.training.seed
+    return f"seed {seed}" if sample == seed else f"seed {seed} (point sample: seed {sample})"
+
+
+def where(summaries: Sequence[AnalysisSummary], points: Sequence[int] | None = None) -> str:
+    """Where the numbers come from, for a caption: data set, split, point count and seed.
+
+    Args:
+        summaries: one per model drawn.
+        points: (n_models,), the points each model's panel shows (default: the points
+            each analysis measured, ``n_points``).
+    """
+    shown = [s.n_points for s in summaries] if points is None else list(points)
     names = []
-    for s in summaries:
+    for s, n in zip(summaries, shown, strict=True):
         data = s.provenance.data
-        if data is None:
-            names.append("arrays")
-        else:
-            names.append(f"{data.name or data.spec}, {data.split} points")
+        split = "" if data is None else SPLIT_WORDS.get(data.split, f"{data.split} ")
+        source = "arrays" if data is None else data.name or data.spec
+        names.append(f"{source}, {n} {split}points, {seed_text(s)}")
     unique = list(dict.fromkeys(names))
     return unique[0] if len(unique) == 1 else "; ".join(unique)
 

@@ -92,6 +92,7 @@ def draw_sweep(
     threshold: float = 1.0,
     fmt: str = "png",
     dpi: int = 120,
+    caption: str = "",
 ) -> Path:
     """Write ``sweep.<fmt>``: mean count of σ > threshold, SAT and tangent angle per model.
 
@@ -99,6 +100,7 @@ def draw_sweep(
         series: one per swept model.
         out_dir: where the figure goes.
         threshold: the analysis' sigma threshold, for the count panel's label.
+        caption: a second title line: the data, the seeds pooled and the points per run.
         fmt: png, svg or pdf.
         dpi: resolution of raster output.
 
@@ -118,5 +120,5 @@ def draw_sweep(
             except ValueError as e:
                 ax.set_axis_off()
                 ax.text(0.5, 0.5, str(e), ha="center", va="center", transform=ax.transAxes)
-        fig.suptitle("Sweep: mean ± std over seeds")
+        fig.suptitle("Sweep: mean ± std over seeds" + (f"\n{caption}" if caption else ""))
         return save(fig, Path(out_dir) / f"sweep.{fmt}", fmt=fmt, dpi=dpi)

@@ -357,3 +357,89 @@ def plot_tangent_field(
     )
     _field_legend(ax, quivers)
     return [scatter, *quivers]
+
+
+# ------------------------------------------------------------------ unrolled
+
+
+def _in_plane(tangents: np.ndarray, true_tangents: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Components of each tangent on the true basis, and the tangent plane's angle to it.
+
+    Returns (n, k, 2) components and (n,) largest principal angles in degrees between the
+    span of the first min(k, 2) tangents and the true plane.
+    """
+    comps = np.einsum("nkd,njd->nkj", tangents, true_tangents)  # (n, k, 2)
+    lead = comps[:, : min(2, comps.shape[1])]
+    cos = np.linalg.svd(lead, compute_uv=False).min(axis=1)  # smallest cosine: largest angle
+    return comps, np.degrees(np.arccos(np.clip(cos, 0.0, 1.0)))
+
+
+def plot_tangent_unrolled(
+    ax: Axes,
+    chart: np.ndarray,
+    tangents: np.ndarray,
+    values: np.ndarray,
+    true_tangents: np.ndarray,
+    *,
+    axis_labels: tuple[str, str] = ("arc length along the roll", "height"),
+    n_arrows: int | None = None,
+) -> list[Artist]:
+    """The encoder's tangents drawn on the manifold laid flat (its intrinsic coordinates).
+
+    Each tangent is written in the true tangent basis at its point; since the chart is
+    isometric and its axes follow that basis, the arrow shows where the tangent points
+    *along the manifold*: along the first axis, along the second, or between. Its length
+    is σ times the tangent's in-plane part, so a tangent that leaves the manifold shrinks.
+    The points are coloured by the angle between the leading tangent plane and the true
+    one (the largest principal angle). Arrows are centred on their points.
+
+    Args:
+        ax: a 2-D axes.
+        chart: (n_points, 2), isometric intrinsic coordinates (e.g. the swiss roll's arc
+            length and height, :func:`manifold_cae.data.swiss_roll_unrolled`).
+        tangents: (n_points, k, n_features), the encoder's tangent directions.
+        values: (n_points, k), their singular values.
+        true_tangents: (n_points, 2, n_features), orthonormal, in the chart's axis order.
+        axis_labels: the chart's two axes.
+        n_arrows: draw arrows at this many points, spread evenly (default: all).
+
+    Returns:
+        [scatter, one quiver per tangent index].
+    """
+    chart, T, S, Tt = (np.asarray(a, dtype=float) for a in (chart, tangents, values, true_tangents))
+    n = len(chart)
+    if (
+        chart.shape != (n, 2)
+        or Tt.ndim != 3
+        or Tt.shape[:2] != (n, 2)
+        or T.ndim != 3
+        or T.shape[0] != n
+        or T.shape[2] != Tt.shape[2]
+        or S.shape != T.shape[:2]
+    ):
+        raise ValueError(
+            "need chart (n_points, 2), tangents (n_points, k, n_features), values "
+            f"(n_points, k) and true_tangents (n_points, 2, n_features); got {chart.shape}, "
+            f"{T.shape}, {S.shape} and {Tt.shape}"
+        )
+    keep = finite_rows(chart, T, S, Tt)
+    if not keep.any():
+        raise ValueError("no point has finite coordinates, tangents and singular values")
+    comps, angle = _in_plane(T[keep], Tt[keep])
+    flat = _Field(chart[keep], comps, S[keep], angle, None, "")
+    extent = float(np.ptp(flat.X, axis=0).max()) or 1.0
+    at = _farthest_points(flat.X, n_arrows) if n_arrows is not None else np.arange(len(flat.X))
+    s_ref = float(np.quantile(flat.S[at, 0], 0.9))
+    scale = ARROW_FRACTION * extent / (s_ref if s_ref > 0 else 1.0)
+    scatter = _scatter(ax, flat, "angle of the tangent plane to the true one (°)", 2)
+    quivers = _arrows(ax, flat, at, scale, extent)
+    ax.set_xlabel(f"{axis_labels[0]} (true tangent 1)")
+    ax.set_ylabel(f"{axis_labels[1]} (true tangent 2)")
+    ax.set_aspect("equal", adjustable="datalim")
+    ax.set_title(
+        f"Encoder tangents on the unrolled manifold at {len(at)} of {len(flat.X)} points\n"
+        "arrow: the tangent in the true basis, length σ × its in-plane part "
+        f"(σ=1 ↔ {scale:.2g} chart units)"
+    )
+    _field_legend(ax, quivers)
+    return [scatter, *quivers]
