@@ -92,6 +92,17 @@ def _on_host(fn, a: Tensor):  # type: ignore[no-untyped-def]
     return out.to(a.device, non_blocking=True)
 
 
+def _lapack(fn, a: Tensor, *, on_host: bool):  # type: ignore[no-untyped-def]
+    """A LAPACK-style ``fn`` over a batch: a matrix per thread on a CPU, on the host's
+    cores for a device batch when ``on_host``, else where ``a`` lives; float64 retry."""
+    fn = _float64_on_failure(fn)
+    if on_host and a.device.type != "cpu":
+        return _on_host(fn, a)
+    if a.device.type == "cpu":
+        return _threaded(fn, a)
+    return fn(a)
+
+
 def eigh(a: Tensor, method: EighMethod = "auto") -> tuple[Tensor, Tensor]:
     """Eigenvalues (ascending) and eigenvectors of a batch of symmetric matrices.
 
@@ -107,12 +118,7 @@ def eigh(a: Tensor, method: EighMethod = "auto") -> tuple[Tensor, Tensor]:
     if method == "auto":
         small = not batched_routes(a.device) or a.shape[-1] <= CUDA_EIGH_SMALL
         method = "lapack" if small else CUDA_EIGH_LARGE
-    fn = _float64_on_failure(torch.linalg.eigh)
-    if method == "host" and a.device.type != "cpu":
-        return _on_host(fn, a)
-    if a.device.type == "cpu":
-        return _threaded(fn, a)
-    return fn(a)
+    return _lapack(torch.linalg.eigh, a, on_host=method == "host")
 
 
 def eigvalsh(a: Tensor, method: EigvalshMethod = "auto") -> Tensor:
@@ -133,12 +139,7 @@ def eigvalsh(a: Tensor, method: EigvalshMethod = "auto") -> Tensor:
         method = "lapack" if small else CUDA_EIGVALSH
     if method == "tridiagonal":
         return tridiagonal_eigvalsh(*tridiagonalize(a))
-    fn = _float64_on_failure(torch.linalg.eigvalsh)
-    if method == "host" and a.device.type != "cpu":
-        return _on_host(fn, a)
-    if a.device.type == "cpu":
-        return _threaded(fn, a)
-    return fn(a)
+    return _lapack(torch.linalg.eigvalsh, a, on_host=method == "host")
 
 
 def gram_orthonormalize(v: Tensor, *, passes: int = 2) -> Tensor:

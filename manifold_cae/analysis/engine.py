@@ -196,8 +196,9 @@ def _chunks(
             sigma = full_spectrum(op, exact=cfg.exact) if cfg.full_spectrum else None
         truth = None
         if tangents is not None:
-            truth = torch.as_tensor(np.asarray(tangents[idx]), dtype=torch.float64).mT
-            truth = truth.to(ctx.device)
+            truth = torch.as_tensor(
+                np.asarray(tangents[idx]), dtype=torch.float64, device=ctx.device
+            ).mT
         pca = pca_true_k = None
         if ctx.local_pca:
             hood = neighbours.neighbourhoods(rows, cfg.pca_neighbors)
