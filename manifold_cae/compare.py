@@ -85,17 +85,11 @@ def _unique(name: str, values: Sequence[Any]) -> None:
         )
 
 
-def _check_auto(lam: tuple[float | str, ...], models: tuple[str, ...]) -> None:
+def _check_auto(lam: tuple[float | str, ...]) -> None:
     if len(lam) > 1:
         raise ConfigError(
             f"lam auto chooses one λ per run and cannot be part of a sweep; got "
             f"{', '.join(map(str, lam))}. Use --lam auto alone, or numbers only"
-        )
-    stacked = [m for m in models if MODELS[m].training.get("stacked")]
-    if stacked:
-        raise ConfigError(
-            f"lam auto is not available for {', '.join(stacked)} (stacked training); leave "
-            "it out of --models, or give --lam a number"
         )
 
 
@@ -142,7 +136,7 @@ class StudyConfig:
                 "--hidden 64,32"
             )
         if self.lam is not None and LAM_AUTO in self.lam:
-            _check_auto(self.lam, self.models)
+            _check_auto(self.lam)
         if self.training.stacked:
             raise ConfigError(
                 "--stacked does not apply to a study: add cae-stacked to --models instead"
@@ -237,7 +231,7 @@ def _metrics(ds: Dataset, config: RunConfig, run: PlannedRun, run_dir: Path,
         "name": run.name, "model": run.model, "seed": run.seed,
         "sweep": run.sweep, "value": run.value, "n_points": summary.n_points,
         "lam": config.objective.lam if info.contractive else None,
-        "lam_auto": run.objective.lam == LAM_AUTO and info.contractive,
+        "lam_auto": run.objective.lam == LAM_AUTO and not config.training.stacked,
         "noise": run.objective.noise if info.denoising else None,
         "held_out_reconstruction": history[-1].get("held_out_reconstruction"),
         "frobenius_mean": summary.norms.frobenius.mean,
@@ -339,7 +333,7 @@ def _run_study(
         run_dir, an_dir = out / "runs" / run.name, out / "analysis" / run.name
         config = resolve_run_lam(ds, _run_config(study, ds, run), run_dir)  # lam auto: chosen
         did = continue_run(ds, config, run_dir, progress=inner)
-        if run.objective.lam == LAM_AUTO:
+        if run.objective.lam == LAM_AUTO and not config.training.stacked:  # stacks: 0.1 a layer
             did += f" (lam auto: {config.objective.lam:g})"
         metrics_path = an_dir / "metrics.json"
         identity = json.loads(json.dumps({  # as it reads back from metrics.json

@@ -285,8 +285,9 @@ class ObjectiveConfig:
     """What the training loss is made of. Only the pieces ``kind`` uses are read.
 
     Normalisation everywhere: sum over Jacobian (and pixel) entries, mean over
-    the batch. ``lam="auto"`` is a request: ``runs.train_dataset`` replaces it by the
-    chosen number before training, so a saved run always holds a number.
+    the batch. ``lam="auto"`` (the default) is a request: ``runs.train_dataset`` replaces
+    it by the chosen number before training, so a saved run always holds a number. A model
+    without a contractive penalty (ae, dae) has no λ: "auto" becomes 0 for it.
     """
 
     kind: str = _opt(
@@ -296,9 +297,10 @@ class ObjectiveConfig:
         choices=OBJECTIVE_KINDS,
     )
     lam: float | str = _opt(
-        0.1,
+        LAM_AUTO,
         'Weight of the contractive penalty (cae, cae-h, rcae), or "auto": chosen from the '
-        "held-out split by a seeded search on a log grid (recorded in the run).",
+        "held-out split by a seeded search on a log grid (recorded in the run; stacked "
+        "layers take 0.1 each).",
     )
     noise: float = _opt(
         0.3, "DAE corruption: Gaussian std, or drop probability for masking/salt-pepper."
@@ -319,6 +321,8 @@ class ObjectiveConfig:
         _check_fields(self)
         if isinstance(self.lam, str) and self.lam != LAM_AUTO:
             raise ConfigError(f'lam must be a number >= 0 or "{LAM_AUTO}"; got {self.lam!r}')
+        if self.lam == LAM_AUTO and not self.info.contractive:
+            object.__setattr__(self, "lam", 0.0)  # no penalty to weigh: nothing to choose
         for name in ("lam", "gamma", "weight_decay", "noise"):
             if not isinstance(getattr(self, name), str):
                 _positive(name, getattr(self, name), strict=False)

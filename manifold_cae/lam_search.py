@@ -5,7 +5,8 @@ nearest training points that the encoder's top-k tangents miss,
 
     missed_k = 1 - sum_{x,y} ||V_k(x)^T (y - x)||^2 / sum_{x,y} ||y - x||^2,
 
-with x a held-out point, y one of its ``neighbours`` nearest training points and V_k(x)
+with x a held-out point (with ``held_out`` 0, a point of a seeded fifth of the training
+rows that the candidates do not train on), y one of its ``neighbours`` nearest training points and V_k(x)
 (n_features, k) the top-k right singular vectors of J_f(x) (:func:`~manifold_cae.tangents`).
 Isotropic noise adds the same share to every k-dimensional subspace, so on average the
 criterion ranks subspaces by how much of the displacements' clean, tangential part they
@@ -47,6 +48,7 @@ import torch
 
 from manifold_cae.analysis.tangent_space import tangents
 from manifold_cae.config import LAM_AUTO, RunConfig, replace
+from manifold_cae.data.streaming import rows_of
 from manifold_cae.errors import CheckpointError, ConfigError, DivergenceError
 from manifold_cae.models import Autoencoder
 from manifold_cae.train import fit
@@ -54,6 +56,9 @@ from manifold_cae.train import fit
 DEFAULT_GRID: tuple[float, ...] = tuple(float(f"{10 ** (e / 2):.6g}") for e in range(-4, 5))
 CRITERION = "share of held-out neighbour displacements missed by the top-k tangents"
 RECORD_KEY = "lam_search"  # where a run's config.data keeps the search
+SCORED_ON_HELD_OUT = "the held-out split"
+SCORED_ON_TRAINING = "a fifth of the training rows, held back from the candidates (held_out is 0)"
+SEARCH_HOLD_BACK = 0.2  # with held_out 0: the share of training rows that scores the candidates
 _LIFT_FLOOR = 1e-12  # a lift below this counts as this (log of 0)
 Log = Callable[[str], None]
 
@@ -213,6 +218,7 @@ class LamSearchResult:
     settings: LamSearchConfig = field(default_factory=LamSearchConfig)
     k_source: str = "estimated"  # or "given"
     criterion: str = CRITERION
+    scored_on: str = SCORED_ON_HELD_OUT  # which rows scored the candidates
 
     def to_dict(self) -> dict[str, Any]:
         """As JSON reads it back (lists, not tuples), so a saved record compares equal."""
@@ -225,7 +231,7 @@ class LamSearchResult:
             rounds = tuple(SearchRound.from_dict(r) for r in d["rounds"])
             settings = dict(d["settings"], grid=tuple(d["settings"]["grid"]))
             return cls(d["chosen"], rounds, LamSearchConfig(**settings), d["k_source"],
-                       d["criterion"])  # fmt: skip
+                       d["criterion"], d.get("scored_on", SCORED_ON_HELD_OUT))  # fmt: skip
         except (KeyError, TypeError, ValueError) as e:
             raise CheckpointError(f"malformed λ search record: {e!r}") from e
 
@@ -233,7 +239,8 @@ class LamSearchResult:
         """What was chosen and how, then :meth:`table`."""
         return (
             f"λ chosen automatically: {self.chosen:g} (criterion: {self.criterion}, lower is "
-            f"better; k={self.rounds[-1].k}, {self.k_source})\n{self.table()}"
+            f"better; k={self.rounds[-1].k}, {self.k_source}; scored on "
+            f"{self.scored_on})\n{self.table()}"
         )
 
     def table(self) -> str:
@@ -266,23 +273,33 @@ def search_of(config: RunConfig) -> LamSearchResult | None:
 # ------------------------------------------------------------------ the search
 
 
-def check_searchable(config: RunConfig, X_held: Any) -> None:
+def check_searchable(config: RunConfig) -> None:
     """Refuse ``lam="auto"`` where it cannot apply, with the reason and the fix."""
-    if not config.objective.info.contractive:
-        raise ConfigError(
-            f"lam auto chooses the weight of a contractive penalty, and --model "
-            f"{config.objective.kind} has none; use cae, cae-h or rcae, or leave --lam out"
-        )
     if config.training.stacked:
         raise ConfigError(
-            "lam auto is not available for stacked training (each layer is trained on the "
+            "lam auto is not searched for stacked training (each layer is trained on the "
             "codes of the one below); give one λ per layer, e.g. --lam 0.5,0.1"
         )
-    if X_held is None or len(X_held) == 0:
+
+
+def scoring_split(X: Any, X_held: Any, *, seed: int) -> tuple[Any, Any, str]:
+    """(rows the candidates train on, rows that score them, which split that is).
+
+    The run's held-out split when it has one; else (``held_out`` is 0) a seeded fifth of
+    the training rows, held back from the candidates (the run itself trains on all rows).
+    """
+    if X_held is not None and len(X_held) > 0:
+        return X, X_held, SCORED_ON_HELD_OUT
+    n = X.shape[0]
+    n_score = max(1, round(SEARCH_HOLD_BACK * n))
+    if n - n_score < 2:
         raise ConfigError(
-            "lam auto scores each λ on the held-out split, but held_out is 0; "
-            "use --held-out 0.2 (the default), or give --lam a number"
+            f"lam auto needs data to train the candidates on and to score them; {n} training "
+            "row(s) are too few. Give --lam a number"
         )
+    scored = np.sort(np.random.default_rng(seed).choice(n, size=n_score, replace=False))
+    kept = np.setdiff1d(np.arange(n), scored)
+    return rows_of(X, kept), rows_of(X, scored), SCORED_ON_TRAINING
 
 
 def search_lam(
@@ -297,7 +314,8 @@ def search_lam(
 
     Args:
         X: (n_samples, n_features) training data.
-        X_held: (n_held_out, n_features) held-out data; never trained on.
+        X_held: (n_held_out, n_features) held-out data; never trained on. None or empty:
+            a seeded fifth of ``X`` scores the candidates instead (:func:`scoring_split`).
         config: the run to choose for; its ``objective.lam`` is ignored, everything else
             (seed included) is each candidate's.
         search: grid and criterion settings [default: :class:`LamSearchConfig`()].
@@ -307,9 +325,10 @@ def search_lam(
         :class:`LamSearchResult`; the same for the same arguments (CPU).
     """
     search = search or LamSearchConfig()
-    check_searchable(config, X_held)
+    check_searchable(config)
     say = log or (lambda _line: None)
     tcfg = config.training
+    X, X_held, scored_on = scoring_split(X, X_held, seed=tcfg.data_seed)
     first = min(search.first_epochs or max(1, tcfg.epochs // 5), tcfg.epochs)
     schedule = [(first, search.keep), (tcfg.epochs, 1)] if first < tcfg.epochs else [
         (tcfg.epochs, 1)
@@ -347,7 +366,7 @@ def search_lam(
         ranked = sorted(alive, key=lambda lam: math.inf if missed[lam] is None else missed[lam])
         alive = [lam for lam in alive if lam in ranked[:keep]]
     source = "given" if search.k is not None else "estimated"
-    return LamSearchResult(ranked[0], tuple(rounds), search, source)
+    return LamSearchResult(ranked[0], tuple(rounds), search, source, scored_on=scored_on)
 
 
 def _candidate(
@@ -391,7 +410,7 @@ def resolve_lam(
     """
     if config.objective.lam != LAM_AUTO:
         return config
-    check_searchable(config, X_held)
+    check_searchable(config)
     if saved is None:
         return with_search(config, search_lam(X, X_held, config, search=search, log=log))
     record = search_of(saved)

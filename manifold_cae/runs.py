@@ -178,8 +178,8 @@ def resolve_run_lam(ds: Dataset, config: RunConfig, run_dir: str | Path) -> RunC
     The choice recorded in ``run_dir``'s checkpoint if there is one, else a new search on
     ``ds``'s held-out split; any other config is returned as is.
     """
-    if config.objective.lam != LAM_AUTO:
-        return config
+    if config.objective.lam != LAM_AUTO or config.training.stacked:
+        return config  # a stack's layers take STACKED_LAM (stacking.plan_layers)
     train_idx, held_idx = split(ds, config.training)
     path = Path(run_dir) / MODEL_FILE
     saved = load_checkpoint(run_dir).config if path.exists() else None

@@ -60,6 +60,9 @@ STACK_FILE = "stack.json"
 LAYERS_DIR = "layers"
 FINETUNE_DIR = "finetune"
 PER_LAYER = ("lam", "epochs", "lr")  # the settings that may differ from layer to layer
+# Each layer's λ when lam is "auto" (the default): the search's criterion was not tested
+# on codes, so a stack is not searched.
+STACKED_LAM = 0.1
 Log = Callable[[str], None]
 
 
@@ -102,7 +105,8 @@ def plan_layers(
     """Per-layer settings of the stack ``config`` describes.
 
     Each of ``lam``, ``epochs`` and ``lr`` is one value for every layer or one
-    per layer. Left out, λ and the learning rate are the config's, and the
+    per layer. Left out, λ and the learning rate are the config's (λ ``STACKED_LAM``
+    where the config's is "auto"), and the
     config's epochs (less ``finetune_epochs``) are split evenly over the
     layers, so that a stack makes as many passes over the data as a joint run.
 
@@ -121,7 +125,8 @@ def plan_layers(
                 f"{','.join(['5'] * n)})"
             )
         epochs = split_epochs(layer_total, n)
-    given = {"lam": lam or (config.objective.lam,), "epochs": epochs, "lr": lr or (training.lr,)}
+    default_lam = STACKED_LAM if config.objective.lam == LAM_AUTO else config.objective.lam
+    given = {"lam": lam or (default_lam,), "epochs": epochs, "lr": lr or (training.lr,)}
     for name, values in given.items():
         if len(values) not in (1, n):
             raise ConfigError(
@@ -148,7 +153,11 @@ def stacked_run_config(config: RunConfig, plan: Sequence[LayerPlan] | None = Non
     total = sum(p.epochs for p in plan) + config.training.finetune_epochs
     training = replace(config.training, stacked=True, epochs=total)
     data = {**config.data, "stack": [dataclasses.asdict(p) for p in plan]}
-    return replace(config, model=resolve_scaling(config.model), training=training, data=data)
+    objective = config.objective
+    if objective.lam == LAM_AUTO:  # a saved run holds a number: the first layer's, as --lam
+        objective = replace(objective, lam=plan[0].lam)
+    return replace(config, model=resolve_scaling(config.model), objective=objective,
+                   training=training, data=data)  # fmt: skip
 
 
 def plan_of(config: RunConfig) -> tuple[LayerPlan, ...] | None:

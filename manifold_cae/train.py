@@ -277,8 +277,9 @@ def fit(
     tcfg, ocfg = config.training, config.objective
     if ocfg.lam == LAM_AUTO:  # a search over whole runs, which train_dataset runs first
         raise ConfigError(
-            'fit trains one given λ, and lam is "auto": call runs.train_dataset, or choose '
-            "it first with lam_search.resolve_lam (given the held-out data)"
+            'fit trains one given λ, and lam is "auto" (the default): give ObjectiveConfig '
+            "a number (lam=0.1), call runs.train_dataset (it chooses λ on the held-out split), "
+            "or choose it first with lam_search.resolve_lam"
         )
     if ocfg.penalty == "closed" and not closed_form_possible(config.model) and ocfg.kind in (
         "cae", "cae-h"

@@ -384,7 +384,7 @@ def test_a_0_1_run_still_loads_for_analysis(generator, tmp_path):
 
 def test_a_0_1_run_resumes_bit_for_bit_in_the_new_format(tmp_path, generator):
     X = torch.rand(48, D_X, generator=generator).numpy()
-    cfg = RunConfig(ModelConfig(D_X, (4,)), ObjectiveConfig(kind="cae"),
+    cfg = RunConfig(ModelConfig(D_X, (4,)), ObjectiveConfig(kind="cae", lam=0.1),
                     TrainConfig(epochs=4, batch_size=16))  # fmt: skip
     full = fit(X, cfg, progress=False)
     run = tmp_path / "run"

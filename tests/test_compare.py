@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from manifold_cae import ConfigError, load_dataset, load_model
 from manifold_cae.cli import main
 from manifold_cae.compare import StudyConfig, plan, run_study
-from manifold_cae.config import AnalysisConfig, ArchitectureConfig, TrainConfig
+from manifold_cae.config import AnalysisConfig, ArchitectureConfig, ObjectiveConfig, TrainConfig
 from manifold_cae.probe import linear_probe_accuracy
 from manifold_cae.report import load_analysis
 from manifold_cae.runs import split
@@ -21,6 +21,7 @@ from manifold_cae.runs import split
 TINY_ANALYSIS = AnalysisConfig(points=40, store_points=5, contraction_points=20, n_radii=5)
 TINY = dict(
     architecture=ArchitectureConfig(hidden=(8,)),
+    objective=ObjectiveConfig(lam=0.1),  # lam auto has its own tests (test_lam_search.py)
     training=TrainConfig(epochs=2, batch_size=64),
     analysis=TINY_ANALYSIS,
 )
@@ -88,7 +89,8 @@ def test_fair_setup_same_initialisation_and_split(study_dir):
     for m in ("dae", "cae"):
         assert cfgs[m].model == cfgs["ae"].model
         assert cfgs[m].training == cfgs["ae"].training
-        assert cfgs[m].data == cfgs["ae"].data
+        searched = {k: v for k, v in cfgs[m].data.items() if k != "lam_search"}  # lam auto
+        assert searched == cfgs["ae"].data
         assert cfgs[m].objective.kind == m
     a, b = init_model(cfgs["ae"]), init_model(cfgs["cae"])
     assert all((p == q).all() for p, q in zip(a.parameters(), b.parameters(), strict=True))

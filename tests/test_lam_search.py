@@ -214,8 +214,41 @@ def test_auto_run_records_the_search_and_equals_a_run_with_the_chosen_lam(tmp_pa
 
 def test_fit_refuses_an_unresolved_auto():
     ds, config = small_run()
-    with pytest.raises(ConfigError, match=r'lam is "auto": call runs\.train_dataset'):
+    with pytest.raises(ConfigError, match=r'lam is "auto" \(the default\): give ObjectiveConfig'):
         mc.fit(ds.X, config)
+
+
+def test_auto_is_the_default_and_means_no_penalty_without_one():
+    assert ObjectiveConfig().lam == "auto" == ObjectiveConfig(kind="rcae").lam
+    for kind in ("ae", "dae"):  # nothing to weigh: stored as 0, so a saved run holds a number
+        assert ObjectiveConfig(kind=kind).lam == 0.0
+        assert ObjectiveConfig(kind=kind, lam=0.5).lam == 0.5
+
+
+def test_without_a_held_out_split_a_fifth_of_the_training_rows_scores():
+    ds, config = small_run()
+    config = mc.config.replace(config, training=mc.config.replace(config.training, held_out=0.0))
+    a = search_lam(ds.X, None, config, search=SMALL)
+    assert a == search_lam(ds.X, np.empty((0, ds.X.shape[1])), config, search=SMALL)
+    assert "a fifth of the training rows" in a.scored_on and a.scored_on in a.report()
+    assert LamSearchResult.from_dict(a.to_dict()) == a
+    # the candidates train on the other four fifths: not the run's rows, so not its numbers
+    held = search_lam(ds.X[:160], ds.X[160:], config, search=SMALL)
+    assert held.scored_on == "the held-out split" and held.rounds != a.rounds
+    run = mc.train_dataset(ds, config, search=SMALL)  # held_out 0 with lam auto: it trains
+    assert run.config.objective.lam == a.chosen and search_of(run.config) == a
+
+
+def test_a_stack_takes_the_stacked_default_for_auto():
+    from manifold_cae.stacking import STACKED_LAM, plan_layers
+
+    ds, config = small_run()
+    config = mc.config.replace(
+        config, model=mc.config.replace(config.model, hidden=(8, 4)),
+        training=mc.config.replace(config.training, stacked=True),
+    )  # fmt: skip
+    assert [p.lam for p in plan_layers(config)] == [STACKED_LAM, STACKED_LAM]
+    assert [p.lam for p in plan_layers(config, lam=(0.5, 0.2))] == [0.5, 0.2]
 
 
 def test_objective_and_toml_accept_auto_and_refuse_near_misses(tmp_path):
@@ -273,7 +306,8 @@ def test_cli_resume_reuses_the_choice_without_searching(tmp_path, monkeypatch):
 
 def test_cli_resume_of_a_fixed_lam_run_with_auto_is_refused(tmp_path):
     run = tmp_path / "run"
-    fixed = invoke("train", "--data", SPEC, "--epochs", 2, "--hidden", "8", "--out", run, "-q")
+    fixed = invoke("train", "--data", SPEC, "--epochs", 2, "--hidden", "8", "--out", run, "-q",
+                   "--lam", "0.1")  # fmt: skip
     assert fixed.exit_code == 0
     one_line_error(train(run, "--resume", "-q"), 1, "trained with lam=0.1", "--lam 0.1")
 
@@ -292,8 +326,6 @@ def test_cli_existing_run_fails_before_the_search(tmp_path):
         (["--lam", "-1"], 2, ["lam must be finite and >= 0; got -1.0"]),
         (["--lam", "autox"], 2, ["--lam", 'expected a number >= 0 or "auto"', "'autox'"]),
         (["--lam", "auto", "--model", "dae"], 2, ["--model dae ignores --lam"]),
-        (["--lam", "auto", "--held-out", "0"], 2, ["held_out is 0"]),
-        (["--lam", "auto", "--stacked", "--hidden", "8,4"], 2, ["not available for stacked"]),
         (["--lam", "auto,0.1", "--stacked", "--hidden", "8,4"], 2, ["not available for stacked"]),
     ],
 )
@@ -311,7 +343,7 @@ def test_cli_bad_lam_gets_a_one_line_error(args, code, fragments, tmp_path):
     ("kwargs", "fragment"),
     [
         ({"lam": ("auto", 0.1)}, "cannot be part of a sweep"),
-        ({"models": ("ae", "cae-stacked"), "lam": ("auto",)}, "not available for cae-stacked"),
+        ({"lam": (0.1, "auto")}, "cannot be part of a sweep"),
     ],
 )
 def test_study_refuses_auto_where_it_cannot_apply(kwargs, fragment):

@@ -283,7 +283,7 @@ def test_closed_penalty_on_a_deep_model_is_a_config_error_in_fit(kind):
     X = np.random.default_rng(0).uniform(size=(20, D_X)).astype(np.float32)
     cfg = RunConfig(
         ModelConfig(D_X, (6, 4)),
-        ObjectiveConfig(kind=kind, penalty="closed"),
+        ObjectiveConfig(kind=kind, lam=0.1, penalty="closed"),
         TrainConfig(epochs=1, batch_size=10),
     )
     with pytest.raises(ConfigError, match=r"single encoder layer.*\(6, 4\)"):
@@ -292,6 +292,6 @@ def test_closed_penalty_on_a_deep_model_is_a_config_error_in_fit(kind):
 
 def test_closed_penalty_on_a_deep_model_is_a_config_error_in_loss_terms(generator):
     model = make_model((6, 4), generator=generator)
-    cfg = ObjectiveConfig(kind="cae", penalty="closed")
+    cfg = ObjectiveConfig(kind="cae", lam=0.1, penalty="closed")
     with pytest.raises(ConfigError, match="single encoder layer"):
         loss_terms(model, unit_batch(generator), cfg, generator=None)

@@ -33,6 +33,7 @@ def train(X: np.ndarray, scaling: str, *, epochs: int = 3) -> mc.TrainResult:
 def test_the_scaling_is_fitted_on_the_training_data_saved_and_restored(scaling, tmp_path):
     X = scaled_data()
     result = mc.fit(X, mc.RunConfig(ModelConfig(5, (4,), output="linear", input_scaling=scaling),
+                                    mc.ObjectiveConfig(lam=0.1),
                                     training=mc.TrainConfig(epochs=1)), out_dir=tmp_path,
                     progress=False)  # fmt: skip
     model = result.model

@@ -44,7 +44,7 @@ def X(seed) -> np.ndarray:
 def run_config(kind="cae", *, epochs=2, seed=0, optimizer="adam", lr=1e-2, **objective):
     return RunConfig(
         ModelConfig(D_X, (4,)),
-        ObjectiveConfig(kind=kind, **objective),
+        ObjectiveConfig(**{"kind": kind, "lam": 0.1, **objective}),
         TrainConfig(epochs=epochs, batch_size=16, seed=seed, optimizer=optimizer, lr=lr,
                     momentum=0.9 if optimizer == "sgd" else 0.0),
     )  # fmt: skip
