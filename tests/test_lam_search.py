@@ -242,7 +242,7 @@ def test_without_a_held_out_split_a_fifth_of_the_training_rows_scores():
 def test_a_stack_takes_the_stacked_default_for_auto():
     from manifold_cae.stacking import STACKED_LAM, plan_layers
 
-    ds, config = small_run()
+    _, config = small_run()
     config = mc.config.replace(
         config, model=mc.config.replace(config.model, hidden=(8, 4)),
         training=mc.config.replace(config.training, stacked=True),

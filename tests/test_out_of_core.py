@@ -263,8 +263,8 @@ def test_a_memmap_passed_to_fit_is_read_through_a_row_view(big, monkeypatch):
 
     monkeypatch.setattr(RowView, "__getitem__", counted)
     monkeypatch.setattr(RowView, "__array__", whole)
-    config = RunConfig(ModelConfig(D, (4,), output="linear", input_scaling="global"), ObjectiveConfig(lam=0.1),
-                       training=TrainConfig(epochs=1, batch_size=256))  # fmt: skip
+    config = RunConfig(ModelConfig(D, (4,), output="linear", input_scaling="global"),
+                       ObjectiveConfig(lam=0.1), training=TrainConfig(epochs=1, batch_size=256))  # fmt: skip
     from_file = fit(mm, config, progress=False)
     assert reads and max(reads) <= MOST_ROWS_PER_READ
     from_memory = fit(X, config, progress=False)
@@ -278,7 +278,7 @@ def test_a_nan_deep_in_a_memmap_is_found_by_the_streamed_check(tmp_path):
     np.save(tmp_path / "nan.npy", X)
     mm = np.load(tmp_path / "nan.npy", mmap_mode="r")
     held = Guarded(mm, np.arange(BIG_N - 10, BIG_N))
-    config = RunConfig(ModelConfig(D, (4,)), ObjectiveConfig(lam=0.1), training=TrainConfig(epochs=1))
+    config = RunConfig(ModelConfig(D, (4,)), ObjectiveConfig(lam=0.1), TrainConfig(epochs=1))
     msg = r"held-out data holds NaN or inf \(first at row 7, column 2: nan\)"
     with pytest.raises(DataError, match=msg):
         fit(Guarded(mm, np.arange(100)), config, X_held_out=held, progress=False)
