@@ -108,8 +108,9 @@ def _field_option(cls: type, f: dataclasses.Field) -> Decorator:
     allowed = choices_of(f)
     if hint is bool and "/" not in flag_name(f):
         kw.update(is_flag=True, flag_value=not f.default, show_default=False)
-    elif typing.get_origin(hint) is tuple:
-        kw.update(callback=_int_list, default=",".join(map(str, f.default)), metavar="SIZES")
+    elif tuple in map(typing.get_origin, (hint, *typing.get_args(hint))):  # also tuple | None
+        default = None if f.default is None else ",".join(map(str, f.default))
+        kw.update(callback=_int_list, default=default, metavar="SIZES")
     elif allowed is not None:
         kw["type"] = click.Choice(allowed)
     elif hint is not bool:

@@ -79,7 +79,8 @@ def test_no_config_option_is_left_without_a_field(command):
 def other_value(cls: type, f: dataclasses.Field) -> Any:
     """A valid value of ``f`` different from its default."""
     hint = type_hints(cls)[f.name]
-    special = {"held_out": 0.3, "saturation_low": 0.1, "saturation_high": 0.9, "device": "auto"}
+    special = {"held_out": 0.3, "saturation_low": 0.1, "saturation_high": 0.9, "device": "auto",
+               "image_shape": (7, 3)}  # fmt: skip
     if f.name in special:
         return special[f.name]
     if "choices" in f.metadata:
