@@ -84,8 +84,8 @@ def with_image_shape(config: AnalysisConfig, data_spec: str) -> AnalysisConfig:
         )
     if own is not None and given is not None and tuple(given) != own:
         raise ConfigError(
-            f"--image-shape {','.join(map(str, given))} is not the shape of {data_spec!r}'s "
-            f"images ({own[0]},{own[1]}); drop --image-shape"
+            f"--image-shape {','.join(map(str, given))} does not fit {data_spec!r}, whose "
+            f"images are {own[0]},{own[1]}; drop --image-shape"
         )
     return dataclasses.replace(config, image_shape=own or given)
 
