@@ -46,17 +46,15 @@ def column(kind: str, basis: str) -> str:
 
 
 def check_image_shape(config: AnalysisConfig, n_features: int) -> None:
-    """Refuse ``transformations`` without an image shape that fits the data's n_features."""
-    if not config.transformations:
-        return
+    """Refuse an image shape that does not fit n_features, and ``transformations`` without one."""
     shape = config.image_shape
-    if shape is None:
+    if shape is None and config.transformations:
         raise ConfigError(
             f"transformations needs image data, but no image shape is known for these "
             f"{n_features}-feature points; pass AnalysisConfig(image_shape=(height, width)) "
             f"(the CLI takes it from {IMAGE_DATA}, or from --image-shape H,W)"
         )
-    if shape[0] * shape[1] != n_features:
+    if shape is not None and shape[0] * shape[1] != n_features:
         raise ConfigError(
             f"image_shape {tuple(shape)} holds {shape[0] * shape[1]} pixels but the data have "
             f"{n_features} features; give the shape of one image (height, width)"
@@ -65,13 +63,13 @@ def check_image_shape(config: AnalysisConfig, n_features: int) -> None:
 
 def with_image_shape(config: AnalysisConfig, data_spec: str) -> AnalysisConfig:
     """``config`` with the image shape of the data ``data_spec`` names, when
-    ``transformations`` needs it.
+    ``transformations`` needs it (a given ``image_shape`` is checked against it).
 
     Raises:
         ConfigError: the data are not images and no image_shape is given, or the given
             shape is not the data set's own.
     """
-    if not config.transformations:
+    if not config.transformations and config.image_shape is None:
         return config
     from manifold_cae.data.registry import image_shape_of
 
