@@ -108,8 +108,9 @@ def _field_option(cls: type, f: dataclasses.Field) -> Decorator:
     allowed = choices_of(f)
     if hint is bool and "/" not in flag_name(f):
         kw.update(is_flag=True, flag_value=not f.default, show_default=False)
-    elif typing.get_origin(hint) is tuple:
-        kw.update(callback=_int_list, default=",".join(map(str, f.default)), metavar="SIZES")
+    elif tuple in map(typing.get_origin, (hint, *typing.get_args(hint))):  # also tuple | None
+        default = None if f.default is None else ",".join(map(str, f.default))
+        kw.update(callback=_int_list, default=default, metavar="SIZES")
     elif allowed is not None:
         kw["type"] = click.Choice(allowed)
     elif hint is not bool:
@@ -362,9 +363,11 @@ def analyze_cmd(ctx: click.Context, run_dir: Path, data_spec: str, out_dir: Path
       manifold-cae analyze runs/cae --data swiss-roll --out analysis/cae
     """
     from manifold_cae import distributed
+    from manifold_cae.analysis.metrics.transformations import with_image_shape
     from manifold_cae.runs import analyze_run
 
     (config,) = _configs(ctx, params, config_file, ("analysis",))
+    config = with_image_shape(config, data_spec)  # what --transformations needs of the data
     world = distributed.init_from_env(config.device)  # under torchrun: shard the points
     analyze_run(
         run_dir, data_spec, config=config, which=which, out_dir=out_dir,

@@ -424,6 +424,13 @@ class AnalysisConfig:
     device: str = _opt(
         "auto", "Where the Jacobians are computed: auto (cuda when available), cpu, cuda or cuda:N."
     )
+    transformations: bool = _opt(
+        False, "Images: the share of the tangents of rotation, shifts, scaling and thickening in "
+        "the top-k tangents' span, vs local PCA and chance.",
+    )  # fmt: skip
+    image_shape: tuple[int, ...] | None = _opt(
+        None, "Height,width of one image, e.g. 28,28 [default: the data set's own].",
+    )  # fmt: skip
 
     def __post_init__(self) -> None:
         _check_fields(self)
@@ -434,6 +441,12 @@ class AnalysisConfig:
         _at_least(self, 0, "store_points")
         _at_least(self, 2, "pca_neighbors")
         _positive("threshold", self.threshold)
+        if self.image_shape is not None and (
+            len(self.image_shape) != 2 or min(self.image_shape) < 2
+        ):
+            raise ConfigError(
+                f"image_shape must be (height, width), each >= 2; got {self.image_shape}"
+            )
         if not 0 < self.saturation_low < self.saturation_high < 1:
             raise ConfigError(
                 "need 0 < saturation_low < saturation_high < 1; got "

@@ -7,7 +7,8 @@ nearest training points that the encoder's top-k tangents miss,
 
 with x a held-out point (with ``held_out`` 0, a point of a seeded fifth of the training
 rows that the candidates do not train on), y one of its ``neighbours`` nearest training
-points and V_k(x) (n_features, k) the top-k right singular vectors of J_f(x) (:func:`~manifold_cae.tangents`).
+points and V_k(x) (n_features, k) the top-k right singular vectors of J_f(x)
+(:func:`~manifold_cae.tangents`).
 Isotropic noise adds the same share to every k-dimensional subspace, so on average the
 criterion ranks subspaces by how much of the displacements' clean, tangential part they
 hold. k stays fixed over the grid: with k free, a small λ (whose encoder keeps every

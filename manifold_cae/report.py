@@ -23,6 +23,7 @@ from manifold_cae.analysis.metrics import (
     ContractionSummary,
     DimensionSummary,
     LayerSummary,
+    TransformationSummary,
 )
 from manifold_cae.analysis.summary import AnalysisSummary
 from manifold_cae.errors import DataError
@@ -60,6 +61,30 @@ def _layer_table(layers: LayerSummary | None, threshold: float) -> list[str]:
           for i, (w, f, s, c, d) in enumerate(rows, start=1)),
         "",
     ]  # fmt: skip
+
+
+def _transformation_table(t: TransformationSummary | None, neighbours: int) -> list[str]:
+    if t is None:
+        return []
+    pca = t.local_pca or {}
+    return [
+        "", "## Transformation tangents", "",
+        "The share of each true transformation tangent's squared norm that lies in a "
+        f"{t.k}-plane (mean over the points): the model's top {t.k} tangents, local PCA's on "
+        f"{neighbours} neighbours, and a random plane (chance, k/d). Tangents by central "
+        f"differences, steps of {t.eps:g} px at the image's edge.", "",
+        "| transformation | CAE | local PCA | chance |",
+        "|---|---|---|---|",
+        *(f"| {kind} | {fmt(t.cae[kind], '.3f')} | {fmt(pca.get(kind), '.3f')} | "
+          f"{fmt(t.chance, '.3f')} |" for kind in t.kinds),
+        "",
+        f"Above chance: the CAE for {_above(t.cae, t.chance)} of {len(t.kinds)}"
+        + (f", local PCA for {_above(pca, t.chance)}." if pca else "."),
+    ]  # fmt: skip
+
+
+def _above(shares: dict[str, float], chance: float) -> int:
+    return sum(v > chance for v in shares.values())  # NaN (no tangent anywhere) is not above
 
 
 def report_markdown(summary: AnalysisSummary) -> str:
@@ -178,6 +203,8 @@ def report_markdown(summary: AnalysisSummary) -> str:
         )
     lines += _layer_table(summary.section(LayerSummary), thr)
     lines += [f"- Not measured: {note}." for note in summary.notes]
+    trans = summary.section(TransformationSummary)
+    lines += _transformation_table(trans, prov.analysis.pca_neighbors)
     return "\n".join(lines) + "\n"
 
 

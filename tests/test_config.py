@@ -80,7 +80,7 @@ def other_value(cls: type, f: dataclasses.Field) -> Any:
     """A valid value of ``f`` different from its default."""
     hint = type_hints(cls)[f.name]
     special = {"held_out": 0.3, "saturation_low": 0.1, "saturation_high": 0.9, "device": "auto",
-               "lam": 0.25}  # fmt: skip
+               "lam": 0.25, "image_shape": (7, 3)}  # fmt: skip
     if f.name in special:
         return special[f.name]
     if "choices" in f.metadata:

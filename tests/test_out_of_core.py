@@ -264,7 +264,7 @@ def test_a_memmap_passed_to_fit_is_read_through_a_row_view(big, monkeypatch):
     monkeypatch.setattr(RowView, "__getitem__", counted)
     monkeypatch.setattr(RowView, "__array__", whole)
     config = RunConfig(ModelConfig(D, (4,), output="linear", input_scaling="global"),
-                       ObjectiveConfig(lam=0.1), training=TrainConfig(epochs=1, batch_size=256))  # fmt: skip
+                       ObjectiveConfig(lam=0.1), TrainConfig(epochs=1, batch_size=256))  # fmt: skip
     from_file = fit(mm, config, progress=False)
     assert reads and max(reads) <= MOST_ROWS_PER_READ
     from_memory = fit(X, config, progress=False)

@@ -34,6 +34,7 @@ from manifold_cae.analysis.dimension import local_dimension
 from manifold_cae.analysis.local_pca import NeighbourIndex, local_pca_tangents
 from manifold_cae.analysis.metrics import REGISTRY, Chunk, Context, Metric
 from manifold_cae.analysis.metrics.base import chunk_generator
+from manifold_cae.analysis.metrics.transformations import check_image_shape
 from manifold_cae.analysis.spectra import FactoredJacobian, full_spectrum, top_singular
 from manifold_cae.analysis.summary import AnalysisSummary, Provenance
 from manifold_cae.config import AnalysisConfig
@@ -86,6 +87,7 @@ def _check_inputs(model: Autoencoder, X: Any, tangents: Any, config: AnalysisCon
             f"top_k={config.top_k} exceeds min(d_h, d_x) = {rank} (d_h={model.n_hidden}, "
             f"d_x={model.n_features}); choose --top-k <= {rank}"
         )
+    check_image_shape(config, shape[1])
     if tangents is not None and (
         tangents.ndim != 3 or tangents.shape[0] != shape[0] or tangents.shape[2] != shape[1]
     ):

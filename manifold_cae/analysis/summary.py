@@ -2,7 +2,8 @@
 
 :class:`AnalysisSummary` holds one :class:`~manifold_cae.analysis.metrics.Section`
 per metric (``summary.spectrum``, ``summary.count``, ``summary.norms``,
-``summary.saturation``, ``summary.contraction``, ``summary.angles``) and a
+``summary.saturation``, ``summary.contraction``, ``summary.angles``,
+``summary.transformations`` when asked for) and a
 typed :class:`Provenance`. Reports, plots, comparisons and scripts read these
 attributes; no module reads the JSON by string key.
 """

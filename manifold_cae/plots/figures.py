@@ -27,7 +27,10 @@ from manifold_cae.analysis.metrics import (
     SaturationSummary,
     Section,
     SpectrumSummary,
+    TransformationSummary,
 )
+from manifold_cae.analysis.metrics.transformations import column
+from manifold_cae.analysis.transformations import transformation_tangents
 from manifold_cae.config import SEED_LIMIT
 from manifold_cae.errors import ConfigError
 from manifold_cae.plots.angles import (
@@ -97,16 +100,44 @@ def draw_images(fig: Figure, m: Model, shape: tuple[int, int], chosen: list[int]
     if len(rows) == 0:
         raise Skip(f"none of the points {chosen} is stored in {m.d.path / SPECTRA}")
     pca = m.d.spectra.get("pca_tangents")
+    trans = m.d.summary.section(TransformationSummary)
+    true, titles = true_transformations(m, inputs[rows], idx[rows], shape)
     plot_tangent_images(
         fig, inputs[rows], tangents[rows], values[rows], shape,
-        pca_tangents=None if pca is None else pca[rows],
+        pca_tangents=None if pca is None else pca[rows], true_tangents=true, true_titles=titles,
         k=min(MAX_TANGENT_IMAGES, tangents.shape[1]), point_ids=idx[rows],
     )  # fmt: skip
-    fig.suptitle(
-        f"{m.label}: leading tangents of $J_f$ (σ above each) vs local PCA — "
-        f"{where([m.d.summary], [len(rows)])}\nred +, blue −, each tangent on its own symmetric "
-        "scale"
-    )
+    lines = [f"{m.label}: leading tangents of $J_f$ (σ above each)", "vs local PCA"]
+    if trans is not None:
+        lines[1] += " and true transformation tangents"
+        lines.append(f"(under each: its share in the top {trans.k} tangents' span)")
+    lines += [where([m.d.summary], [len(rows)]), "red +, blue −, each on its own symmetric scale"]
+    fig.suptitle("\n".join(lines))
+
+
+def true_transformations(
+    m: Model, inputs: np.ndarray, idx: np.ndarray, shape: tuple[int, int]
+) -> tuple[np.ndarray | None, list[list[str]] | None]:
+    """The true transformation tangents of the stored images, when the analysis measured them.
+
+    Returns (n, n_kinds, d_x) tangents and their titles: the kind, and the share of it the
+    model's top-k tangents capture at that point (from points.csv), or (None, None).
+    """
+    trans = m.d.summary.section(TransformationSummary)
+    if trans is None:
+        return None, None
+    true = transformation_tangents(inputs, shape, trans.kinds, trans.eps)
+    pts = m.d.points
+    row = {int(v): i for i, v in enumerate(pts.get("index", [])) if np.isfinite(v)}
+    shares = [pts.get(column(kind, "cae")) for kind in trans.kinds]  # (n_points,) or None
+    titles = []
+    for r in (row.get(int(i)) for i in idx):
+        titles.append([
+            kind.replace("translate_", "shift ")
+            + ("" if c is None or r is None or not np.isfinite(c[r]) else f"\n{100 * c[r]:.0f} %")
+            for kind, c in zip(trans.kinds, shares, strict=True)
+        ])  # fmt: skip
+    return true, titles
 
 
 def field_colors(m: Model, idx: np.ndarray) -> tuple[np.ndarray | None, str]:
@@ -307,8 +338,10 @@ def _tangent_figure(m: Model, chosen: list[int], not_drawn: NotDrawn) -> Planned
     if "inputs" in arrays:
         not_drawn(f"tangent_field_{m.stem}", "image data: its tangents are drawn as images instead")
     k = min(MAX_TANGENT_IMAGES, arrays["tangents"].shape[1]) if "tangents" in arrays else 1
-    n_rows = len(chosen) * (2 if "pca_tangents" in arrays else 1)
-    size = (0.95 * (1 + k) + 0.3, 1.05 * n_rows + 0.9)
+    trans = m.d.summary.section(TransformationSummary)
+    k = max(k, 0 if trans is None else len(trans.kinds))
+    n_rows = len(chosen) * (1 + ("pca_tangents" in arrays) + (trans is not None))
+    size = (0.95 * (1 + k) + 0.3, 1.05 * n_rows + 1.2)  # the title takes 4 or 5 lines
     return Planned(f"tangents_images_{m.stem}", size, lambda f: draw_images(f, m, shape, chosen))
 
 

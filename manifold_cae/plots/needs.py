@@ -129,8 +129,9 @@ def load(path: str | os.PathLike[str]) -> AnalysisDir:
 def image_shape(d: AnalysisDir) -> tuple[int, int] | None:
     """(rows, cols) of image data, else None."""
     prov = d.summary.provenance
-    if prov.image_shape is not None or prov.data is not None:
-        return prov.image_shape  # analysed from a data set, which said whether it is images
+    shape = prov.image_shape or prov.analysis.image_shape  # the data set's, else as given
+    if shape is not None or prov.data is not None:
+        return shape  # analysed from a data set, which said whether it is images
     inputs = d.spectra.get("inputs")
     d_x = inputs.shape[1] if inputs is not None and inputs.ndim == 2 else prov.model.n_features
     side = math.isqrt(d_x)

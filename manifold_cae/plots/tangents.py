@@ -48,6 +48,7 @@ def _check_image_inputs(
     values: np.ndarray,
     shape: tuple[int, int],
     pca: np.ndarray | None,
+    true: np.ndarray | None,
 ) -> None:
     n, d = inputs.shape
     if shape[0] * shape[1] != d:
@@ -59,6 +60,8 @@ def _check_image_inputs(
         )
     if pca is not None and (pca.shape[0] != n or pca.shape[2] != d):
         raise ValueError(f"pca_tangents must be ({n}, k_pca, {d}); got {pca.shape}")
+    if true is not None and (true.ndim != 3 or true.shape[0] != n or true.shape[2] != d):
+        raise ValueError(f"true_tangents must be ({n}, n_kinds, {d}); got {true.shape}")
 
 
 def plot_tangent_images(
@@ -69,6 +72,8 @@ def plot_tangent_images(
     image_shape: Sequence[int],
     *,
     pca_tangents: np.ndarray | None = None,
+    true_tangents: np.ndarray | None = None,
+    true_titles: Sequence[Sequence[str]] | None = None,
     k: int | None = None,
     point_ids: Sequence[int] | None = None,
 ) -> list[Artist]:
@@ -76,8 +81,10 @@ def plot_tangent_images(
 
     One row per point: the input, then its top-k encoder tangents, each titled
     with its singular value. With ``pca_tangents`` a matching row below shows
-    the local-PCA tangents at the same point. Tangents use a diverging
-    colormap centred at 0, each with its own symmetric limits.
+    the local-PCA tangents at the same point, and with ``true_tangents`` a row
+    of the true tangents of known transformations (rotation, shifts, ...), to
+    compare the learned tangents with. Tangents use a diverging colormap
+    centred at 0, each with its own symmetric limits.
 
     Args:
         fig: an empty figure; the grid of axes is created in it.
@@ -86,21 +93,26 @@ def plot_tangent_images(
         values: (n_points, top_k), their singular values, descending.
         image_shape: (rows, cols) with rows * cols = n_features.
         pca_tangents: (n_points, k_pca, n_features), local-PCA tangents.
+        true_tangents: (n_points, n_kinds, n_features), tangents of known transformations.
+        true_titles: (n_points, n_kinds) their titles (default: "true 1", "true 2", ...).
         k: tangents per row (default: all ``top_k``).
         point_ids: (n_points,), the points' positions in the data set, for titles.
 
     Returns:
-        The AxesImages: rows x (1 + k) when k_pca >= k, rows = n_points (x 2 with PCA).
+        The AxesImages: one input and its tangents per row; rows = n_points x (1, + 1
+        with PCA, + 1 with true tangents); a row has 1 + max(k, n_kinds) axes, the
+        unused ones hidden.
     """
     inputs, tangents, values = (np.asarray(a, dtype=float) for a in (inputs, tangents, values))
     shape = (int(image_shape[0]), int(image_shape[1]))
     pca = None if pca_tangents is None else np.asarray(pca_tangents, dtype=float)
-    _check_image_inputs(inputs, tangents, values, shape, pca)
+    true = None if true_tangents is None else np.asarray(true_tangents, dtype=float)
+    _check_image_inputs(inputs, tangents, values, shape, pca, true)
     k = tangents.shape[1] if k is None else min(int(k), tangents.shape[1])
     if k < 1:
         raise ValueError(f"k must be >= 1; got {k}")
     ids = list(range(len(inputs))) if point_ids is None else [int(i) for i in point_ids]
-    keep = finite_rows(inputs, tangents[:, :k], values[:, :k], pca)
+    keep = finite_rows(inputs, tangents[:, :k], values[:, :k], pca, true)
     if not keep.any():
         raise ValueError("no point has finite inputs, tangents and singular values")
     keep_idx = np.flatnonzero(keep)
@@ -110,13 +122,18 @@ def plot_tangent_images(
     grey = {"cmap": "gray_r", "vmin": min(0.0, float(inputs[keep].min()))}
     grey["vmax"] = max(1.0, float(inputs[keep].max()))
     images: list[Artist] = []
+    n_cols = max(k, 0 if true is None else true.shape[1])
     for r, i in enumerate(keep_idx):
         groups[r].set_facecolor("0.94" if r % 2 else "white")
-        grid = groups[r].subplots(1 if pca is None else 2, 1 + k, squeeze=False)
         rows = [("encoder", tangents[i, :k], [f"σ{j + 1}={values[i, j]:.3g}" for j in range(k)])]
         if pca is not None:
             k_pca = min(k, pca.shape[1])
             rows.append(("local PCA", pca[i, :k_pca], [f"PCA {j + 1}" for j in range(k_pca)]))
+        if true is not None:
+            names = true_titles[i] if true_titles is not None else []
+            titles = [names[j] if j < len(names) else f"true {j + 1}" for j in range(len(true[i]))]
+            rows.append(("true", true[i], titles))
+        grid = groups[r].subplots(len(rows), 1 + n_cols, squeeze=False)
         for row, (name, vectors, titles) in zip(grid, rows, strict=True):
             images.append(_show(row[0], inputs[i], shape, f"x #{ids[i]}", **grey))
             row[0].set_ylabel(name, fontsize=9)

@@ -16,13 +16,14 @@ from manifold_cae.analysis.metrics.norms import Norms, NormSummary
 from manifold_cae.analysis.metrics.saturation import Saturation, SaturationSummary
 from manifold_cae.analysis.metrics.spectrum import Spectrum, SpectrumSummary
 from manifold_cae.analysis.metrics.stored import Stored
+from manifold_cae.analysis.metrics.transformations import Transformations, TransformationSummary
 
 # Order is the order of summary sections and points.csv columns.
 REGISTRY: dict[str, type[Metric]] = {
     m.name: m
     for m in (
-        Spectrum, CountAbove, LocalDimension, Norms, Saturation, Contraction, Angles, Layers,
-        Stored,
+        Spectrum, CountAbove, LocalDimension, Norms, Saturation, Contraction, Angles,
+        Transformations, Layers, Stored,
     )
 }  # fmt: skip
 
@@ -51,4 +52,6 @@ __all__ = [
     "SpectrumSummary",
     "Stats",
     "Stored",
+    "TransformationSummary",
+    "Transformations",
 ]

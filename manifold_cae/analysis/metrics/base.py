@@ -61,8 +61,8 @@ class Section:
     """One metric's part of :class:`~manifold_cae.analysis.summary.AnalysisSummary`.
 
     Subclasses are frozen dataclasses of floats, ints, strings, lists of
-    numbers, :class:`Stats` or ``None``; :meth:`to_json` / :meth:`from_json`
-    follow their annotations, so a new section needs no serialisation code.
+    numbers, dicts of numbers by name, :class:`Stats` or ``None``; :meth:`to_json` /
+    :meth:`from_json` follow their annotations, so a new section needs no serialisation code.
     """
 
     def to_json(self) -> dict[str, Any]:
@@ -94,6 +94,10 @@ def _convert(value: Any, hint: Any, where: str) -> Any:
         if not isinstance(value, list):
             raise DataError(f"{where}: expected a list, got {type(value).__name__}")
         return [_convert(v, args[0], f"{where}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:  # str keys, e.g. one number per transformation
+        if not isinstance(value, dict):
+            raise DataError(f"{where}: expected an object, got {type(value).__name__}")
+        return {str(k): _convert(v, args[1], f"{where}.{k}") for k, v in value.items()}
     if hint is Stats:
         if not isinstance(value, dict):
             raise DataError(f"{where}: expected {{mean, median}}, got {value!r}")
