@@ -282,6 +282,8 @@ def analyze_run(
             "; analyse it with --split all, or pass the run's own --data"
         )
     config = config or AnalysisConfig()
+    if config.transformations and config.image_shape is None and ds.image_shape is not None:
+        config = dataclasses.replace(config, image_shape=ds.image_shape)  # the data's own
     rows = select_split(ds, ckpt.config.training, which)
     train_idx = split(ds, ckpt.config.training)[0]  # local PCA's reference for held-out rows
     held_out = which == "held-out"

@@ -121,7 +121,7 @@ def analysed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """A one-epoch digits run, analysed with --transformations on its held-out split."""
     tmp = tmp_path_factory.mktemp("transformations")
     result = invoke("train", "--data", "digits", "--epochs", 1, "--hidden", 8, "--seed", 0,
-                    "--out", tmp / "run", "-q")  # fmt: skip
+                    "--lam", 0.1, "--out", tmp / "run", "-q")  # fmt: skip
     assert result.exit_code == 0, result.output
     result = invoke(
         "analyze", tmp / "run", "--data", "digits", "--split", "held-out", "--transformations",
@@ -130,6 +130,16 @@ def analysed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     return {"run": tmp / "run", "an": tmp / "an", "tmp": tmp}
+
+
+def test_analyze_run_takes_the_image_shape_from_the_data(analysed):
+    from manifold_cae.runs import analyze_run
+
+    config = AnalysisConfig(points=12, top_k=2, transformations=True, store_points=2,
+                            contraction_points=4, n_radii=2)  # fmt: skip
+    result = analyze_run(analysed["run"], "digits", which="held-out", config=config)
+    t = result.summary.transformations
+    assert t is not None and t.k == 2 and set(t.cae) == set(TRANSFORMATIONS)
 
 
 def test_cli_writes_the_transformation_section(analysed):
