@@ -28,6 +28,7 @@ from torch import Tensor
 from torch.nn import functional as F
 
 from manifold_cae.config import ObjectiveConfig
+from manifold_cae.errors import ConfigError
 from manifold_cae.jacobian import (
     encoder_difference_sq,
     encoder_frobenius_sq,
@@ -173,6 +174,11 @@ def loss_terms(
         :class:`LossTerms` of batch means.
     """
     penalty = torch.zeros((), dtype=x.dtype, device=x.device)
+    if isinstance(cfg.lam, str):  # "auto" is chosen by runs.train_dataset before training
+        raise ConfigError(
+            f'lam is "{cfg.lam}": a loss needs a number; give ObjectiveConfig(lam=...) one, '
+            "or train with runs.train_dataset, which chooses it"
+        )
     info = cfg.info
     encoder_penalty = info.jacobian_of == "encoder"
     if info.denoising:

@@ -107,7 +107,7 @@ def main() -> None:
         run = work / "run"
         steps = {
             "train": [*python, "train", "--data", str(path), "--model", "cae",
-                      "--hidden", str(args.hidden), "--epochs", "1", "--batch-size", "512",
+                      "--lam", "0.1", "--hidden", str(args.hidden), "--epochs", "1", "--batch-size", "512",
                       "--device", "cpu", "-q", "--out", str(run)],
             "analyze": [*python, "analyze", str(run), "--data", str(path),
                         "--points", str(args.points), "--top-k", "10", "--no-full-spectrum",

@@ -368,3 +368,12 @@ def test_compare_auto_chooses_per_run_and_reuses_it(tmp_path):
     assert again.exit_code == 0, again.output
     assert "cae-s0: skipped (complete) (lam auto" in again.output
     assert "analysis reused" in again.output
+
+
+def test_a_loss_refuses_an_unresolved_auto():
+    from manifold_cae.objectives import loss_terms
+
+    _, config = small_run()
+    model = mc.Autoencoder(config.model)
+    with pytest.raises(ConfigError, match='lam is "auto": a loss needs a number'):
+        loss_terms(model, torch.zeros(2, config.model.n_features), config.objective, generator=None)
