@@ -106,8 +106,8 @@ def main() -> None:
         python = [sys.executable, "-m", "manifold_cae"]
         run = work / "run"
         steps = {
-            "train": [*python, "train", "--data", str(path), "--model", "cae",
-                      "--lam", "0.1", "--hidden", str(args.hidden), "--epochs", "1", "--batch-size", "512",
+            "train": [*python, "train", "--data", str(path), "--model", "cae", "--lam", "0.1",
+                      "--hidden", str(args.hidden), "--epochs", "1", "--batch-size", "512",
                       "--device", "cpu", "-q", "--out", str(run)],
             "analyze": [*python, "analyze", str(run), "--data", str(path),
                         "--points", str(args.points), "--top-k", "10", "--no-full-spectrum",
