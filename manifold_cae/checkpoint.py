@@ -94,13 +94,16 @@ def resolve_model_path(path: str | os.PathLike[str]) -> Path:
 
 
 def config_differences(saved: RunConfig, other: RunConfig) -> list[str]:
-    """Where two runs' identities differ: every setting but the epoch count and device."""
+    """Where two runs' identities differ: every setting but the epoch count and device, and
+    λ where the objective has no penalty to weigh (ae, dae: saved as 0.1 before λ's default
+    became "auto", and never read)."""
     a, b = saved.to_dict(), other.to_dict()
+    unread = set() if saved.objective.info.contractive else {("objective", "lam")}
     diffs = []
     for section in a.keys() | b.keys():
         x, y = a.get(section) or {}, b.get(section) or {}
         for key in sorted(x.keys() | y.keys()):
-            if section == "training" and key in ("epochs", "device"):
+            if (section == "training" and key in ("epochs", "device")) or (section, key) in unread:
                 continue
             if x.get(key) != y.get(key):
                 diffs.append(f"{section}.{key} {x.get(key)!r} vs {y.get(key)!r}")

@@ -484,8 +484,8 @@ def _list_option(flag: str, kind: Callable[[str], Any], help: str) -> Decorator:
 @_list_option(
     "--lam",
     _lam_value,
-    "Contractive weight; several values (0.01,0.1,1) make a sweep; auto: chosen for each run "
-    "on the held-out split.",
+    "Contractive weight; several values (0.01,0.1,1) make a sweep; auto (the default): chosen "
+    "for each contractive run on its held-out split.",
 )
 @_list_option("--noise", float, "DAE noise level; several values make a sweep.")
 @click.option("--points", type=int, default=None, help="Held-out points analysed per run.")

@@ -37,6 +37,7 @@ from manifold_cae.data import Dataset, load_dataset, rows_of
 from manifold_cae.errors import ConfigError
 from manifold_cae.formatting import fmt
 from manifold_cae.formatting import fmt_spread as _fmt
+from manifold_cae.lam_search import search_of
 from manifold_cae.locks import directory_lock
 from manifold_cae.probe import PROBE_BYTES, linear_probe_accuracy
 from manifold_cae.progress import Progress
@@ -101,8 +102,9 @@ class StudyConfig:
     name overrides the objective's kind (and corruption), a seed overrides
     ``training.seed``, and a swept λ or noise value overrides ``objective.lam`` or
     ``objective.noise``. The data (sample and split, ``training.data_seed``) stay
-    the same for every seed unless ``vary_data``. ``lam=("auto",)`` chooses λ for each
-    contractive run on its held-out split (:mod:`manifold_cae.lam_search`).
+    the same for every seed unless ``vary_data``. ``lam=("auto",)``, or ``lam=None`` with
+    ``objective.lam`` "auto" (the default), chooses λ for each contractive run on its
+    held-out split (:mod:`manifold_cae.lam_search`); stacks take 0.1 a layer.
     """
 
     data: str
@@ -231,7 +233,8 @@ def _metrics(ds: Dataset, config: RunConfig, run: PlannedRun, run_dir: Path,
         "name": run.name, "model": run.model, "seed": run.seed,
         "sweep": run.sweep, "value": run.value, "n_points": summary.n_points,
         "lam": config.objective.lam if info.contractive else None,
-        "lam_auto": run.objective.lam == LAM_AUTO and not config.training.stacked,
+        "lam_auto": run.objective.lam == LAM_AUTO and info.contractive
+        and not config.training.stacked,
         "noise": run.objective.noise if info.denoising else None,
         "held_out_reconstruction": history[-1].get("held_out_reconstruction"),
         "frobenius_mean": summary.norms.frobenius.mean,
@@ -333,7 +336,7 @@ def _run_study(
         run_dir, an_dir = out / "runs" / run.name, out / "analysis" / run.name
         config = resolve_run_lam(ds, _run_config(study, ds, run), run_dir)  # lam auto: chosen
         did = continue_run(ds, config, run_dir, progress=inner)
-        if run.objective.lam == LAM_AUTO and not config.training.stacked:  # stacks: 0.1 a layer
+        if search_of(config) is not None:  # lam auto: chosen (a stack is not searched)
             did += f" (lam auto: {config.objective.lam:g})"
         metrics_path = an_dir / "metrics.json"
         identity = json.loads(json.dumps({  # as it reads back from metrics.json

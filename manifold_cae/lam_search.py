@@ -26,7 +26,8 @@ a helix), because a sigmoid encoder keeps that span.
 ``first_epochs`` (default: a fifth of the run's epochs); the ``keep`` best by the criterion
 are trained for the run's full epochs, and the best of those is chosen (k is estimated
 afresh in each round). A candidate is the run ``train --lam <λ>`` would make (same seed,
-split and settings; shorter in the first round) trained in memory; one that diverges
+split and settings; shorter in the first round; with ``held_out`` 0, on the four fifths of
+the training rows that do not score) trained in memory; one that diverges
 ranks last. The search costs about ``len(grid) * first_epochs + keep * epochs`` epochs,
 then the chosen λ is trained as the run itself.
 
@@ -222,8 +223,15 @@ class LamSearchResult:
     scored_on: str = SCORED_ON_HELD_OUT  # which rows scored the candidates
 
     def to_dict(self) -> dict[str, Any]:
-        """As JSON reads it back (lists, not tuples), so a saved record compares equal."""
-        return json.loads(json.dumps(dataclasses.asdict(self)))
+        """As JSON reads it back (lists, not tuples), so a saved record compares equal.
+
+        ``scored_on`` is left out when it is the held-out split, as in records saved before
+        it existed, so that those runs still resume.
+        """
+        d = json.loads(json.dumps(dataclasses.asdict(self)))
+        if d["scored_on"] == SCORED_ON_HELD_OUT:
+            del d["scored_on"]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> LamSearchResult:
@@ -275,7 +283,13 @@ def search_of(config: RunConfig) -> LamSearchResult | None:
 
 
 def check_searchable(config: RunConfig) -> None:
-    """Refuse ``lam="auto"`` where it cannot apply, with the reason and the fix."""
+    """Refuse a search where it cannot apply (callers resolve these cases first: a kind
+    without a penalty needs no λ, a stack takes ``stacking.STACKED_LAM``)."""
+    if not config.objective.info.contractive:
+        raise ConfigError(
+            f"--model {config.objective.kind} has no contractive penalty, so there is no λ to "
+            "choose; use cae, cae-h or rcae"
+        )
     if config.training.stacked:
         raise ConfigError(
             "lam auto is not searched for stacked training (each layer is trained on the "
@@ -409,8 +423,8 @@ def resolve_lam(
     Raises:
         CheckpointError: ``saved`` did not choose its λ automatically, or with other settings.
     """
-    if config.objective.lam != LAM_AUTO:
-        return config
+    if config.objective.lam != LAM_AUTO or not config.objective.info.contractive:
+        return config  # a given λ, or no penalty to weigh
     check_searchable(config)
     if saved is None:
         return with_search(config, search_lam(X, X_held, config, search=search, log=log))

@@ -174,7 +174,7 @@ def loss_terms(
         :class:`LossTerms` of batch means.
     """
     penalty = torch.zeros((), dtype=x.dtype, device=x.device)
-    if isinstance(cfg.lam, str):  # "auto" is chosen by runs.train_dataset before training
+    if isinstance(cfg.lam, str) and cfg.info.contractive:  # runs.train_dataset chooses "auto"
         raise ConfigError(
             f'lam is "{cfg.lam}": a loss needs a number; give ObjectiveConfig(lam=...) one, '
             "or train with runs.train_dataset, which chooses it"

@@ -138,7 +138,7 @@ def train_dataset(
     train_idx, held_idx = split(ds, config.training)
     X = rows_of(ds.X, train_idx)  # a memmap's split is read batch by batch, not copied
     held = rows_of(ds.X, held_idx) if len(held_idx) else None
-    if config.objective.lam == LAM_AUTO:
+    if config.objective.lam == LAM_AUTO and config.objective.info.contractive:
         config = _choose_lam(X, held, config, out_dir, resume=resume, overwrite=overwrite,
                              search=search, log=log)  # fmt: skip
     return fit(
@@ -178,8 +178,14 @@ def resolve_run_lam(ds: Dataset, config: RunConfig, run_dir: str | Path) -> RunC
     The choice recorded in ``run_dir``'s checkpoint if there is one, else a new search on
     ``ds``'s held-out split; any other config is returned as is.
     """
-    if config.objective.lam != LAM_AUTO or config.training.stacked:
-        return config  # a stack's layers take STACKED_LAM (stacking.plan_layers)
+    if config.objective.lam != LAM_AUTO or not config.objective.info.contractive:
+        return config
+    if config.training.stacked:  # not searched: each layer takes STACKED_LAM
+        from manifold_cae.stacking import STACKED_LAM
+
+        return dataclasses.replace(
+            config, objective=dataclasses.replace(config.objective, lam=STACKED_LAM)
+        )
     train_idx, held_idx = split(ds, config.training)
     path = Path(run_dir) / MODEL_FILE
     saved = load_checkpoint(run_dir).config if path.exists() else None

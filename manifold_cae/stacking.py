@@ -77,9 +77,10 @@ class LayerPlan:
     def __post_init__(self) -> None:
         if self.lam == LAM_AUTO:
             raise ConfigError(
-                "lam auto is not available for stacked training: each layer is trained on the "
-                "codes of the one below, where the search's criterion has not been tested; "
-                "give one λ per layer, e.g. --lam 0.5,0.1"
+                "lam auto cannot be one of a stack's per-layer values: a stack is not searched "
+                "(each layer is trained on the codes of the one below, where the search's "
+                f"criterion has not been tested; auto alone means {STACKED_LAM} a layer); give "
+                "numbers, e.g. --lam 0.5,0.1"
             )
         if not (np.isfinite(self.lam) and self.lam >= 0):
             raise ConfigError(f"every layer's lam must be finite and >= 0; got {self.lam}")
@@ -209,7 +210,8 @@ def finetune_run_config(config: RunConfig, model: ModelConfig) -> RunConfig:
     """
     obj = config.objective
     penalty = "auto" if obj.penalty == "closed" else obj.penalty
-    objective = replace(obj, kind=config.training.finetune_objective, penalty=penalty)
+    lam = STACKED_LAM if obj.lam == LAM_AUTO else obj.lam  # a stack is not searched
+    objective = replace(obj, kind=config.training.finetune_objective, penalty=penalty, lam=lam)
     training = replace(
         config.training, epochs=config.training.finetune_epochs, stacked=False, finetune_epochs=0
     )

@@ -275,7 +275,7 @@ def fit(
         LockError: ``out_dir`` cannot be written, or another process is writing it.
     """
     tcfg, ocfg = config.training, config.objective
-    if ocfg.lam == LAM_AUTO:  # a search over whole runs, which train_dataset runs first
+    if ocfg.lam == LAM_AUTO and ocfg.info.contractive:  # a search train_dataset runs first
         raise ConfigError(
             'fit trains one given λ, and lam is "auto" (the default): give ObjectiveConfig '
             "a number (lam=0.1), call runs.train_dataset (it chooses λ on the held-out split), "
@@ -515,11 +515,16 @@ def _diverged(
         if run_dir is not None and last > 0
         else ""
     )
+    lam = (
+        f" or the penalty weight (--lam, now {config.objective.lam})"
+        if config.objective.info.contractive
+        else ""
+    )
     raise DivergenceError(
         f"training diverged: the {quantity.replace('_', ' ')} became {value} at epoch "
         f"{epoch + 1}{f', batch {batch}' if batch >= 0 else ' (after its last batch)'}"
-        f"{where}. Lower the learning rate (--lr, now {config.training.lr}) or the penalty "
-        f"weight (--lam, now {config.objective.lam}), or check the data scale"
+        f"{where}. Lower the learning rate (--lr, now {config.training.lr}){lam}, or check "
+        "the data scale"
     )
 
 

@@ -218,11 +218,44 @@ def test_fit_refuses_an_unresolved_auto():
         mc.fit(ds.X, config)
 
 
-def test_auto_is_the_default_and_means_no_penalty_without_one():
+def test_auto_is_the_default_and_kinds_without_a_penalty_never_read_it():
     assert ObjectiveConfig().lam == "auto" == ObjectiveConfig(kind="rcae").lam
-    for kind in ("ae", "dae"):  # nothing to weigh: stored as 0, so a saved run holds a number
-        assert ObjectiveConfig(kind=kind).lam == 0.0
-        assert ObjectiveConfig(kind=kind, lam=0.5).lam == 0.5
+    dae = ObjectiveConfig(kind="dae")
+    assert dae.lam == "auto" and mc.config.replace(dae, kind="cae").lam == "auto"
+    ds, config = small_run()
+    config = mc.config.replace(config, objective=dae)
+    result = mc.train_dataset(ds, config, search=SMALL)  # nothing searched, nothing refused
+    assert search_of(result.config) is None and result.config.objective.lam == "auto"
+    with pytest.raises(ConfigError, match="no contractive penalty"):
+        search_lam(ds.X, None, config, search=SMALL)
+
+
+def test_cli_default_chooses_lam(tmp_path):
+    result = invoke("train", "--data", SPEC, "--epochs", 2, "--hidden", "8", "--out",
+                    tmp_path / "r")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "λ chosen automatically" in result.output
+    saved = load_checkpoint(tmp_path / "r").config
+    assert search_of(saved) is not None and saved.objective.lam == search_of(saved).chosen
+
+
+def test_a_held_out_record_is_saved_as_before_scored_on_existed():
+    ds, config = small_run()
+    train_idx, held_idx = split(ds, config.training)
+    record = search_lam(ds.X[train_idx], ds.X[held_idx], config, search=SMALL).to_dict()
+    assert "scored_on" not in record  # so runs saved before it resume (their records match)
+    assert LamSearchResult.from_dict(record).scored_on == "the held-out split"
+
+
+def test_an_old_dae_run_saved_with_lam_resumes_under_the_auto_default(tmp_path):
+    """Before auto became the default, ae and dae runs were saved with lam 0.1."""
+    ds, config = small_run(epochs=2)
+    old = mc.config.replace(config, objective=ObjectiveConfig(kind="dae", lam=0.1))
+    mc.train_dataset(ds, old, out_dir=tmp_path / "r")
+    result = invoke("train", "--data", SPEC, "--model", "dae", "--epochs", 3, "--hidden", "8",
+                    "--batch-size", 64, "--resume", "--out", tmp_path / "r", "-q")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert load_checkpoint(tmp_path / "r").epoch == 3
 
 
 def test_without_a_held_out_split_a_fifth_of_the_training_rows_scores():
@@ -239,8 +272,14 @@ def test_without_a_held_out_split_a_fifth_of_the_training_rows_scores():
     assert run.config.objective.lam == a.chosen and search_of(run.config) == a
 
 
-def test_a_stack_takes_the_stacked_default_for_auto():
-    from manifold_cae.stacking import STACKED_LAM, plan_layers
+def test_a_stack_takes_the_stacked_default_for_auto(tmp_path):
+    from manifold_cae.stacking import (
+        STACKED_LAM,
+        compose,
+        finetune_run_config,
+        plan_layers,
+        stacked_run_config,
+    )
 
     _, config = small_run()
     config = mc.config.replace(
@@ -249,6 +288,30 @@ def test_a_stack_takes_the_stacked_default_for_auto():
     )  # fmt: skip
     assert [p.lam for p in plan_layers(config)] == [STACKED_LAM, STACKED_LAM]
     assert [p.lam for p in plan_layers(config, lam=(0.5, 0.2))] == [0.5, 0.2]
+    assert stacked_run_config(config).objective.lam == STACKED_LAM  # saved as a number
+    ae = mc.config.replace(config, objective=ObjectiveConfig(kind="ae"), training=mc.config.replace(
+        config.training, finetune_epochs=2, finetune_objective="cae"))  # fmt: skip
+    tuned = finetune_run_config(
+        ae,
+        compose(
+            [mc.Autoencoder(mc.ModelConfig(4, (8,))), mc.Autoencoder(mc.ModelConfig(8, (4,)))]
+        ).config,
+    )
+    assert tuned.objective.lam == STACKED_LAM  # --finetune-objective cae: not λ 0
+
+
+def test_compare_records_a_stacks_lam_as_a_number(tmp_path):
+    study = StudyConfig(
+        data=SPEC, architecture=ArchitectureConfig(hidden=(8, 4)), models=("ae", "cae-stacked"),
+        seeds=(0,), training=TrainConfig(epochs=2, batch_size=64),
+        analysis=mc.AnalysisConfig(points=10, store_points=2, contraction_points=4, n_radii=2),
+    )  # fmt: skip
+    from manifold_cae.compare import run_study
+
+    ae, stack = run_study(study, tmp_path, progress=False, log=lambda _m: None,
+                          figures=False).rows  # fmt: skip
+    assert stack["lam"] == 0.1 and not stack["lam_auto"]
+    assert ae["lam"] is None and not ae["lam_auto"]
 
 
 def test_objective_and_toml_accept_auto_and_refuse_near_misses(tmp_path):
@@ -284,6 +347,11 @@ def test_cli_toml_auto(tmp_path):
                     "--out", tmp_path / "r", "-q")  # fmt: skip
     assert result.exit_code == 0, result.output
     assert search_of(load_checkpoint(tmp_path / "r").config) is not None
+    toml.write_text("[objective]\nlam = 0.3\n[training]\nepochs = 2\n")  # a number: no search
+    result = invoke("train", "--data", SPEC, "--hidden", "8", "--config", toml,
+                    "--out", tmp_path / "n", "-q")  # fmt: skip
+    saved = load_checkpoint(tmp_path / "n").config
+    assert result.exit_code == 0 and saved.objective.lam == 0.3 and search_of(saved) is None
 
 
 def test_cli_resume_reuses_the_choice_without_searching(tmp_path, monkeypatch):
@@ -326,7 +394,11 @@ def test_cli_existing_run_fails_before_the_search(tmp_path):
         (["--lam", "-1"], 2, ["lam must be finite and >= 0; got -1.0"]),
         (["--lam", "autox"], 2, ["--lam", 'expected a number >= 0 or "auto"', "'autox'"]),
         (["--lam", "auto", "--model", "dae"], 2, ["--model dae ignores --lam"]),
-        (["--lam", "auto,0.1", "--stacked", "--hidden", "8,4"], 2, ["not available for stacked"]),
+        (
+            ["--lam", "auto,0.1", "--stacked", "--hidden", "8,4"],
+            2,
+            ["cannot be one of a stack's per-layer values", "--lam 0.5,0.1"],
+        ),
     ],
 )
 def test_cli_bad_lam_gets_a_one_line_error(args, code, fragments, tmp_path):

@@ -3,6 +3,7 @@ divergence guard, data validation at the boundary and memmap input."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -291,7 +292,8 @@ def test_divergence_raises_and_keeps_the_last_good_checkpoint(tmp_path):
     msg = str(info.value)
     bad = int(re.search(r"at epoch (\d+)", msg).group(1))
     assert bad >= 2, "the setup should give at least one good epoch"
-    assert "Lower the learning rate" in msg and "--lr" in msg and "--lam" in msg
+    assert "Lower the learning rate" in msg and "--lr" in msg
+    assert "--lam" not in msg  # a plain AE has no penalty weight to lower
     assert str(run) in msg
 
     ckpt = load_checkpoint(run)
@@ -311,6 +313,15 @@ def test_divergence_raises_and_keeps_the_last_good_checkpoint(tmp_path):
         fit(X, cfg, out_dir=run2, resume=True, progress=False)
     assert run_bytes(run2) == before
     assert sorted(p.name for p in run2.iterdir()) == sorted(RUN_FILES)
+
+
+def test_a_diverging_cae_is_told_to_lower_lam_too():
+    X, cfg = diverging_setup()
+    cfg = dataclasses.replace(cfg, objective=ObjectiveConfig(kind="cae", lam=0.1))
+    with pytest.raises(
+        DivergenceError, match=r"--lr, now 0\.5\) or the penalty weight \(--lam, now 0\.1\)"
+    ):
+        fit(X, cfg, progress=False)
 
 
 def test_divergence_in_the_first_epoch_names_no_checkpoint():
