@@ -118,6 +118,20 @@ def test_top_k_matches_numpy_svd(hidden, activation, d_x, dtype, orth, seed):
     assert (torch.gather(v, 1, idx) > 0).all()
 
 
+def test_top_k_of_a_low_rank_jacobian_is_its_svd(seed):
+    """d_h = 20 << d_x = 200: the Krylov space (8 blocks of 7) would span the whole row
+    space, so the SVD of J (20 x 200) is taken directly; it must equal the reference."""
+    model = make_model((20,), "sigmoid", 200, seed, scale=2.0)
+    x = torch.randn(5, 200, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    top = top_singular(FactoredJacobian(model, x), 3, generator=torch.Generator().manual_seed(0))
+    assert top.dense_fallback.all() and (top.residual == 0).all()
+    s_ref, vt_ref = reference_svd(model, x)
+    np.testing.assert_allclose(top.values.numpy(), s_ref[:, :3], rtol=1e-10)
+    for i in range(len(x)):
+        angle = scipy.linalg.subspace_angles(top.vectors[i].numpy(), vt_ref[i, :3].T).max()
+        assert angle < 1e-8, f"point {i}: subspace angle {angle} rad"
+
+
 def test_top_k_fallback_kicks_in_without_convergence(seed):
     model = make_model((30,), "sigmoid", 25, seed)
     x = torch.randn(6, 25, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
