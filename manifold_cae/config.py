@@ -207,9 +207,9 @@ class ArchitectureConfig:
     input_scaling: str = _opt(
         "auto",
         "How inputs are scaled inside the model (fitted on the training split, saved with it): "
-        "none; standard (per feature: mean 0, std 1); global (mean 0, one common std of 1, so "
-        "directions and angles are kept); auto: none for data in [0, 1] with a sigmoid decoder, "
-        "else global.",
+        "none; standard (per feature: mean 0, std 1); global (mean 0, one common scale, so "
+        "directions and angles are kept: std 1, or an RMS norm of 5 below 25 features); auto: "
+        "none for data in [0, 1] with a sigmoid decoder, else global.",
         choices=INPUT_SCALINGS,
     )
 

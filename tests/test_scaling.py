@@ -13,6 +13,7 @@ import torch
 import manifold_cae as mc
 from manifold_cae.analysis import FactoredJacobian, principal_angles
 from manifold_cae.config import ModelConfig, resolve_output
+from manifold_cae.models import GLOBAL_MIN_NORM
 
 
 def scaled_data(seed: int = 0) -> np.ndarray:
@@ -39,7 +40,8 @@ def test_the_scaling_is_fitted_on_the_training_data_saved_and_restored(scaling, 
     model = result.model
     np.testing.assert_allclose(model.input_shift.numpy(), X.mean(0), rtol=1e-5)
     std = X.astype(np.float64).std(0)
-    want = std if scaling == "standard" else np.full(5, np.sqrt((std**2).mean()))
+    # global, 5 features: RMS norm spread to GLOBAL_MIN_NORM = 5, i.e. sqrt(5) per feature
+    want = std if scaling == "standard" else np.full(5, np.sqrt((std**2).mean() / 5))
     np.testing.assert_allclose(model.input_scale.numpy(), want, rtol=1e-5)
     loaded = mc.load_model(tmp_path)
     assert torch.equal(loaded.input_scale, model.input_scale)
@@ -74,7 +76,7 @@ def test_a_globally_scaled_model_equals_a_model_of_hand_scaled_data():
     """Training runs on z = (x - mean) / c: the same weights, and the same tangent directions."""
     X = scaled_data()
     auto = train(X, "global")
-    c = np.sqrt(X.astype(np.float64).var(0).mean())
+    c = np.sqrt(X.astype(np.float64).var(0).mean()) / max(1, GLOBAL_MIN_NORM / np.sqrt(5))
     by_hand = train(((X - X.mean(0)) / c).astype(np.float32), "none")
     for a, b in zip(auto.model.parameters(), by_hand.model.parameters(), strict=True):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
@@ -87,6 +89,18 @@ def test_a_globally_scaled_model_equals_a_model_of_hand_scaled_data():
     assert float(angles.max()) < 1e-3
     torch.testing.assert_close(t_auto.singular_values * c, t_hand.singular_values, rtol=1e-3,
                                atol=1e-5)  # fmt: skip
+
+
+@pytest.mark.parametrize("n_features", [3, 25, 40])
+def test_global_scaling_spreads_low_dimensional_data_to_a_norm_of_five(n_features):
+    X = np.random.default_rng(n_features).normal(size=(500, n_features)) * 0.3 + 2.0
+    model = mc.Autoencoder(ModelConfig(n_features, (4,), output="linear", input_scaling="global"),
+                           dtype=torch.float64)  # fmt: skip
+    model.set_input_scaling(X)
+    z = model.standardize(torch.as_tensor(X)).numpy()
+    rms_norm = np.sqrt((z**2).sum(1).mean())
+    assert rms_norm == pytest.approx(max(np.sqrt(n_features), GLOBAL_MIN_NORM), rel=1e-9)
+    assert np.ptp(model.input_scale.numpy()) == 0  # one scale: directions and angles kept
 
 
 def test_reconstruction_comes_back_in_the_datas_units():

@@ -277,7 +277,9 @@ def diverging_setup() -> tuple[np.ndarray, RunConfig]:
     """Plain SGD on a linear autoencoder with a step too large: fine for an epoch, then inf."""
     X = np.random.default_rng(0).normal(size=(32, 4)).astype(np.float32)
     cfg = RunConfig(
-        ModelConfig(4, (3,), activation="linear", output="linear"),
+        # unscaled: global scaling spreads 4 features to an RMS norm of 5, which would
+        # diverge in the first epoch
+        ModelConfig(4, (3,), activation="linear", output="linear", input_scaling="none"),
         ObjectiveConfig(kind="ae"),
         TrainConfig(epochs=20, batch_size=8, lr=0.5, optimizer="sgd", seed=0),
     )
