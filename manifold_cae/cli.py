@@ -363,11 +363,9 @@ def analyze_cmd(ctx: click.Context, run_dir: Path, data_spec: str, out_dir: Path
       manifold-cae analyze runs/cae --data swiss-roll --out analysis/cae
     """
     from manifold_cae import distributed
-    from manifold_cae.analysis.metrics.transformations import with_image_shape
     from manifold_cae.runs import analyze_run
 
     (config,) = _configs(ctx, params, config_file, ("analysis",))
-    config = with_image_shape(config, data_spec)  # what --transformations needs of the data
     world = distributed.init_from_env(config.device)  # under torchrun: shard the points
     analyze_run(
         run_dir, data_spec, config=config, which=which, out_dir=out_dir,

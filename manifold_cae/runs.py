@@ -16,6 +16,7 @@ import numpy as np
 
 from manifold_cae import distributed
 from manifold_cae.analysis import AnalysisResult, analyze
+from manifold_cae.analysis.metrics.transformations import with_image_shape
 from manifold_cae.analysis.summary import DataInfo
 from manifold_cae.checkpoint import MODEL_FILE, check_resume_or_overwrite, load_checkpoint
 from manifold_cae.config import (
@@ -279,6 +280,8 @@ def analyze_run(
     """
     ckpt = load_checkpoint(run_dir)
     ds = load_dataset(data_spec, seed=ckpt.config.training.data_seed)
+    # what --transformations needs of the data: checked before anything is computed
+    config = with_image_shape(config or AnalysisConfig(), ds.image_shape, data_spec)
     data = ds.provenance()  # fingerprints the data once (streamed for a memmap)
     trained_on = ckpt.config.data.get("sha256")
     if which != "all" and trained_on and data["sha256"] != trained_on:
@@ -287,9 +290,6 @@ def analyze_run(
             f"other data (its fingerprint differs from the run's {ckpt.config.data.get('spec')!r})"
             "; analyse it with --split all, or pass the run's own --data"
         )
-    config = config or AnalysisConfig()
-    if config.transformations and config.image_shape is None and ds.image_shape is not None:
-        config = dataclasses.replace(config, image_shape=ds.image_shape)  # the data's own
     rows = select_split(ds, ckpt.config.training, which)
     train_idx = split(ds, ckpt.config.training)[0]  # local PCA's reference for held-out rows
     held_out = which == "held-out"

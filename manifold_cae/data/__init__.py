@@ -14,7 +14,7 @@ whole). Sizes are checked against the memory available before anything large is 
 from manifold_cae.data.dataset import Dataset, Split, train_test_split_indices
 from manifold_cae.data.files import FILE_FORMATS, load_file
 from manifold_cae.data.real import load_digits_data, load_mnist5k, load_mnist_idx
-from manifold_cae.data.registry import DatasetInfo, image_shape_of, list_datasets, load_dataset
+from manifold_cae.data.registry import DatasetInfo, list_datasets, load_dataset
 from manifold_cae.data.streaming import RowView, rows_of
 from manifold_cae.data.synthetic import (
     Manifold,
@@ -38,7 +38,6 @@ __all__ = [
     "check_range_for_output",
     "circle",
     "helix",
-    "image_shape_of",
     "list_datasets",
     "load_dataset",
     "load_digits_data",

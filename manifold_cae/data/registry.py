@@ -225,16 +225,3 @@ def load_dataset(spec: str | os.PathLike, *, seed: int = 0) -> Dataset:
     close = difflib.get_close_matches(spec, known, n=1)
     hint = f"; did you mean {close[0]!r}?" if close else ""
     raise DataError(f"unknown data set {spec!r} (and no such file){hint} Known: {', '.join(known)}")
-
-
-def image_shape_of(spec: str | os.PathLike) -> tuple[int, int] | None:
-    """(rows, cols) of the images ``spec`` names, or None for data that are not images.
-
-    Only image sets are loaded to read it: synthetic manifolds and files are never images
-    (a file of flattened images has no shape of its own), so they are not read.
-    """
-    spec = os.fspath(spec)
-    entry = next((e for e in REGISTRY if e.matches(spec)), None)
-    if entry is not None and entry.info.kind != "real":
-        return None
-    return load_dataset(spec).image_shape  # an unknown spec fails here, saying why

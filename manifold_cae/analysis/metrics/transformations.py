@@ -61,9 +61,12 @@ def check_image_shape(config: AnalysisConfig, n_features: int) -> None:
         )
 
 
-def with_image_shape(config: AnalysisConfig, data_spec: str) -> AnalysisConfig:
-    """``config`` with the image shape of the data ``data_spec`` names, when
-    ``transformations`` needs it (a given ``image_shape`` is checked against it).
+def with_image_shape(
+    config: AnalysisConfig, own: tuple[int, int] | None, data_spec: str
+) -> AnalysisConfig:
+    """``config`` with the data set's image shape ``own`` (None: not images; ``data_spec``
+    names the data in messages), when ``transformations`` needs it; a given
+    ``image_shape`` is checked against it.
 
     Raises:
         ConfigError: the data are not images and no image_shape is given, or the given
@@ -71,9 +74,7 @@ def with_image_shape(config: AnalysisConfig, data_spec: str) -> AnalysisConfig:
     """
     if not config.transformations and config.image_shape is None:
         return config
-    from manifold_cae.data.registry import image_shape_of
-
-    own, given = image_shape_of(data_spec), config.image_shape
+    given = config.image_shape
     if own is None and given is None:
         raise ConfigError(
             f"--transformations needs image data ({IMAGE_DATA}, or a file of flattened "
