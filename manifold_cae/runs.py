@@ -182,11 +182,10 @@ def resolve_run_lam(ds: Dataset, config: RunConfig, run_dir: str | Path) -> RunC
     if config.objective.lam != LAM_AUTO or not config.objective.info.contractive:
         return config
     if config.training.stacked:  # not searched: each layer takes STACKED_LAM
-        from manifold_cae.stacking import STACKED_LAM
+        from manifold_cae.stacking import stacked_lam
 
-        return dataclasses.replace(
-            config, objective=dataclasses.replace(config.objective, lam=STACKED_LAM)
-        )
+        lam = stacked_lam(config.objective.lam)
+        return dataclasses.replace(config, objective=dataclasses.replace(config.objective, lam=lam))
     train_idx, held_idx = split(ds, config.training)
     path = Path(run_dir) / MODEL_FILE
     saved = load_checkpoint(run_dir).config if path.exists() else None

@@ -66,6 +66,11 @@ STACKED_LAM = 0.1
 Log = Callable[[str], None]
 
 
+def stacked_lam(lam: float | str) -> float | str:
+    """A stack's λ for the config's ``lam``: ``STACKED_LAM`` for "auto", else ``lam``."""
+    return STACKED_LAM if lam == LAM_AUTO else lam
+
+
 @dataclass(frozen=True)
 class LayerPlan:
     """The settings of one layer of a stack."""
@@ -126,8 +131,8 @@ def plan_layers(
                 f"{','.join(['5'] * n)})"
             )
         epochs = split_epochs(layer_total, n)
-    default_lam = STACKED_LAM if config.objective.lam == LAM_AUTO else config.objective.lam
-    given = {"lam": lam or (default_lam,), "epochs": epochs, "lr": lr or (training.lr,)}
+    given = {"lam": lam or (stacked_lam(config.objective.lam),), "epochs": epochs,
+             "lr": lr or (training.lr,)}  # fmt: skip
     for name, values in given.items():
         if len(values) not in (1, n):
             raise ConfigError(
@@ -210,8 +215,7 @@ def finetune_run_config(config: RunConfig, model: ModelConfig) -> RunConfig:
     """
     obj = config.objective
     penalty = "auto" if obj.penalty == "closed" else obj.penalty
-    lam = STACKED_LAM if obj.lam == LAM_AUTO else obj.lam  # a stack is not searched
-    objective = replace(obj, kind=config.training.finetune_objective, penalty=penalty, lam=lam)
+    objective = replace(obj, kind=config.training.finetune_objective, penalty=penalty)
     training = replace(
         config.training, epochs=config.training.finetune_epochs, stacked=False, finetune_epochs=0
     )

@@ -292,7 +292,7 @@ def test_a_stack_takes_the_stacked_default_for_auto(tmp_path):
     ae = mc.config.replace(config, objective=ObjectiveConfig(kind="ae"), training=mc.config.replace(
         config.training, finetune_epochs=2, finetune_objective="cae"))  # fmt: skip
     tuned = finetune_run_config(
-        ae,
+        stacked_run_config(ae),  # what train_stacked fine-tunes from: λ resolved to a number
         compose(
             [mc.Autoencoder(mc.ModelConfig(4, (8,))), mc.Autoencoder(mc.ModelConfig(8, (4,)))]
         ).config,
