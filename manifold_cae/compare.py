@@ -233,8 +233,7 @@ def _metrics(ds: Dataset, config: RunConfig, run: PlannedRun, run_dir: Path,
         "name": run.name, "model": run.model, "seed": run.seed,
         "sweep": run.sweep, "value": run.value, "n_points": summary.n_points,
         "lam": config.objective.lam if info.contractive else None,
-        "lam_auto": run.objective.lam == LAM_AUTO and info.contractive
-        and not config.training.stacked,
+        "lam_auto": search_of(config) is not None,  # chosen by the search (stacks are not)
         "noise": run.objective.noise if info.denoising else None,
         "held_out_reconstruction": history[-1].get("held_out_reconstruction"),
         "frobenius_mean": summary.norms.frobenius.mean,
