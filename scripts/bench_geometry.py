@@ -4,7 +4,8 @@ Every model is trained and analysed exactly as a new user would: ``manifold-cae 
 --data D --out RUN`` with no tuning flag (only the seeds, which equal the defaults unless
 --seed says otherwise), then ``manifold-cae analyze RUN --data D --split held-out``. The
 CLI is called in this process, so whatever the defaults are when the script runs is what
-it measures. Three parts, chosen with --parts:
+it measures (``--train-flags`` measures another recipe, and the tables say so). Three
+parts, chosen with --parts:
 
 - ``dimension``: scikit-dimension's BenchmarkManifolds (Hein & Audibert 2005; the ``bench``
   extra). The toolkit's scale-free local dimension (``summary.dimension``, mean over the
@@ -64,8 +65,8 @@ WITHIN = 1.5  # goal at noise <= 0.02: the CAE's angle within 1.5x local PCA's
 class Toolkit:
     """Runs the CLI in this process and remembers each command line, for the tables."""
 
-    def __init__(self, work: Path, seed: int) -> None:
-        self.work, self.seed, self.commands = work, seed, []
+    def __init__(self, work: Path, seed: int, flags: tuple[str, ...] = ()) -> None:
+        self.work, self.seed, self.flags, self.commands = work, seed, flags, []
 
     def __call__(self, *args: str) -> None:
         from manifold_cae.cli import main
@@ -73,10 +74,16 @@ class Toolkit:
         self.commands.append(shlex.join(["manifold-cae", *args]))
         main.main(args=list(args), prog_name="manifold-cae", standalone_mode=False)
 
+    @property
+    def flags_said(self) -> str:
+        """How the tables name the training flags: the defaults, or what --train-flags added."""
+        return f"flags {shlex.join(self.flags)}" if self.flags else "default flags"
+
     def train(self, data: str, name: str, *extra: str) -> Path:
         run = self.work / "runs" / name
         seeds = ("--seed", str(self.seed), "--data-seed", str(self.seed))
-        self("train", "--data", data, "--out", str(run), *seeds, *extra, "--quiet", "--overwrite")
+        self("train", "--data", data, "--out", str(run), *seeds, *self.flags, *extra, "--quiet",
+             "--overwrite")  # fmt: skip
         return run
 
     def analyze(self, run: Path, data: str):
@@ -136,7 +143,7 @@ def dimension_part(tk: Toolkit, args: argparse.Namespace) -> str:
     return (
         f"### Intrinsic dimension: BenchmarkManifolds(random_state={args.seed}).generate("
         f"n={args.dim_n}), {len(names)} manifolds\n\n"
-        "Toolkit: `manifold-cae train --data M.npy` with default flags, then `analyze --split "
+        f"Toolkit: `manifold-cae train --data M.npy` with {tk.flags_said}, then `analyze --split "
         "held-out` (the held-out 20 %); skdim estimators: global `fit(X).dimension_` on all "
         f"{args.dim_n} points.\n\nEstimates:\n\n{estimates}\n\n"
         f"Mean percentage error |estimate − d| / d:\n\n{table(['manifold', *cols], err_rows)}\n"
@@ -160,7 +167,7 @@ def oracle_pca(run: Path, spec: str, grid: list[int]) -> tuple[float, int, float
     for size in (s for s in grid if k < s <= len(train_idx)):
         idx = nn.kneighbors(ds.X[held_idx], size, return_distance=False)
         pca = local_pca_tangents(ds.X[train_idx][idx], k)  # (n, d, k)
-        angles[size] = float(np.degrees(principal_angles(pca, truth)[:, 0]).mean())
+        angles[size] = float(np.degrees(principal_angles(pca, truth)[:, 0].numpy()).mean())
     best = min(angles, key=angles.get)
     return angles[best], best, angles.get(PCA_NEIGHBOURS, float("nan"))
 
@@ -198,7 +205,7 @@ def tangent_part(tk: Toolkit, args: argparse.Namespace) -> str:
     return (
         f"### Tangents: mean largest principal angle (degrees), held-out points\n\n"
         f"Data `NAME:n_samples={args.tan_n},noise=σ,ambient_dim=D`, data seed {args.seed} "
-        f"(20 % held out); CAE: `manifold-cae train --data SPEC` (default flags), DAE: "
+        f"(20 % held out); CAE: `manifold-cae train --data SPEC` ({tk.flags_said}), DAE: "
         f"`--model dae`; angles from `analyze --split held-out`. Oracle: local PCA at the "
         f"best size in {grid}, chosen with the true tangents. Goals (issue 9): the CAE "
         f"beats local PCA (20 NN) at noise ≥ 0.05 and is within {WITHIN}× of it at noise "
@@ -237,7 +244,7 @@ def image_part(tk: Toolkit, args: argparse.Namespace, data: str) -> str:
           f"{np.nanmean(got_pca.share):.3f}, chance {got_cae.chance:.3f}")  # fmt: skip
     return (
         f"### Transformation tangents of `{data}` images: share of energy captured by top-{args.k}"
-        f" tangents\n\n`manifold-cae train --data {data}` (default flags, seed {args.seed}); "
+        f" tangents\n\n`manifold-cae train --data {data}` ({tk.flags_said}, seed {args.seed}); "
         f"{len(held_idx)} held-out images of {ds.image_shape[0]}×{ds.image_shape[1]}; tangents "
         f"by `transformation_tangents` (cubic splines, eps {DEFAULT_EPS} px); local PCA at "
         f"{PCA_NEIGHBOURS} neighbours in the {len(train_idx)} training images. Mean over "
@@ -261,6 +268,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--oracle-grid", default="5,10,20,40,80", help="local-PCA sizes to try")
     ap.add_argument("--images", default="digits", help="image sets (add mnist5k: [mnist] extra)")
     ap.add_argument("--k", type=int, default=10, help="tangents per image")
+    ap.add_argument(
+        "--train-flags",
+        default="",
+        help="extra train flags for every model, "
+        "e.g. '--lr 0.01' [default: none: the defaults are what is measured]",
+    )
     args = ap.parse_args(argv)
     parts = args.parts.split(",")
     unknown = set(parts) - {"dimension", "tangents", "images"}
@@ -269,7 +282,7 @@ def main(argv: list[str] | None = None) -> None:
 
     command = shlex.join(["python", "scripts/bench_geometry.py", *(argv or sys.argv[1:])])
     with tempfile.TemporaryDirectory(prefix="bench_geometry_") as tmp:
-        tk = Toolkit(args.work or Path(tmp), args.seed)
+        tk = Toolkit(args.work or Path(tmp), args.seed, tuple(shlex.split(args.train_flags)))
         runs: list[tuple[str, Callable[[], str]]] = []
         if "dimension" in parts:
             runs.append(("dimension", lambda: dimension_part(tk, args)))
