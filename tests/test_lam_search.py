@@ -68,14 +68,38 @@ def small_run(lam: float | str = "auto", epochs: int = 5, seed: int = 0):
 # ------------------------------------------------------------------ the criterion
 
 
-def test_displacements_are_the_nearest_training_points(seed):
+def test_displacements_are_the_nearest_training_points_about_their_mean(seed):
     rng = np.random.default_rng(seed)
     X, held = rng.normal(size=(50, 3)), rng.normal(size=(7, 3))
     d = neighbour_displacements(X, held, neighbours=4, points=100, reference=100, seed=seed)
     dist = ((held[:, None, :] - X[None]) ** 2).sum(-1)  # brute force, (7, 50)
-    nearest = np.argsort(dist, axis=1)[:, :4]
+    near = X[np.argsort(dist, axis=1)[:, :4]]  # (7, 4, 3)
     np.testing.assert_allclose(d.points, held)
-    np.testing.assert_allclose(d.offsets, X[nearest] - held[:, None, :])
+    np.testing.assert_allclose(d.offsets, near - near.mean(axis=1, keepdims=True))
+
+
+def test_criterion_ignores_the_held_out_points_own_noise(seed):
+    """Training points on the x axis, held-out points far above it (their own noise, along y).
+
+    Offsets from the held-out point would be mostly along y, and an encoder whose tangent is
+    y (the noise) would capture them; offsets about the neighbours' mean are along x, and the
+    encoder whose tangent is the axis wins, as the true tangent error says it should.
+    """
+    rng = np.random.default_rng(seed)
+    X = np.stack([np.linspace(-5, 5, 200), 0.01 * rng.normal(size=200)], axis=1)
+    held = np.stack([rng.uniform(-4, 4, 20), np.full(20, 3.0)], axis=1)
+    disp = neighbour_displacements(X, held, neighbours=10, points=100, reference=500, seed=seed)
+
+    def encoder(direction: list[float]) -> mc.Autoencoder:
+        cfg = ModelConfig(2, (1,), activation="linear", output="linear", input_scaling="none")
+        model = mc.Autoencoder(cfg, generator=torch.Generator().manual_seed(seed))
+        with torch.no_grad():
+            model.enc_weights[0].copy_(torch.tensor([direction]))
+        return model
+
+    along, across = encoder([1.0, 0.0]), encoder([0.0, 1.0])
+    assert tangent_fit(along, disp, 1).missed(1) < 0.01
+    assert tangent_fit(across, disp, 1).missed(1) > 0.99
 
 
 def test_displacements_sample_is_seeded_and_capped(seed):
@@ -175,6 +199,7 @@ def test_a_given_k_is_used_in_every_round():
         ({"grid": (0.1, 0.1)}, "distinct finite values > 0"),
         ({"keep": 0}, "keep must be >= 1; got 0"),
         ({"k": 0}, "k must be >= 1; got 0"),
+        ({"neighbours": 1}, "neighbours must be >= 2; got 1"),  # one point has no spread
         ({"neighbours": 30, "reference": 10}, "reference (10) must be at least neighbours (30)"),
     ],
 )
