@@ -21,20 +21,18 @@ import click
 
 from manifold_cae._version import __version__
 from manifold_cae.config import (
+    EPOCHS_AUTO,
     LAM_AUTO,
     OBJECTIVE_KINDS,
-    SECTIONS,
     AnalysisConfig,
     ArchitectureConfig,
     ObjectiveConfig,
     TrainConfig,
-    build,
     choices_of,
     flag_name,
-    load_toml,
-    merge,
     type_hints,
 )
+from manifold_cae.config_files import SECTIONS, build, load_toml, merge
 from manifold_cae.errors import ConfigError, ManifoldCAEError
 
 Decorator = Callable[[Any], Any]
@@ -87,6 +85,25 @@ def _lam_value(text: str) -> float | str:
         raise click.BadParameter(f'expected a number >= 0 or "{LAM_AUTO}"; got {text!r}') from None
 
 
+def _epochs_value(text: str) -> int | str:
+    """One --epochs value: a whole number, or "auto" (enough for 4,000 gradient steps)."""
+    if text.strip() == EPOCHS_AUTO:
+        return EPOCHS_AUTO
+    try:
+        return int(text)
+    except ValueError:
+        raise click.BadParameter(
+            f'expected a whole number >= 1 or "{EPOCHS_AUTO}"; got {text!r}'
+        ) from None
+
+
+class _EpochsType(click.ParamType):
+    name = "INT|auto"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        return value if isinstance(value, int) else _epochs_value(str(value))
+
+
 def _int_list(ctx: click.Context, param: click.Parameter, value: Any) -> tuple[int, ...] | None:
     sizes = _csv(int)(ctx, param, value)
     if sizes is not None and min(sizes) < 1:
@@ -113,6 +130,8 @@ def _field_option(cls: type, f: dataclasses.Field) -> Decorator:
         kw.update(callback=_int_list, default=default, metavar="SIZES")
     elif allowed is not None:
         kw["type"] = click.Choice(allowed)
+    elif f.name == "epochs":  # a number or "auto"
+        kw["type"] = _EpochsType()
     elif hint is not bool:
         kw["type"] = next(h for h in typing.get_args(hint) or (hint,) if h is not type(None))
     return click.option(flag_name(f), f.name, **kw)
@@ -255,7 +274,7 @@ def datasets_cmd() -> None:
 @_per_layer_option(ObjectiveConfig, "lam", _lam_value, "FLOAT|auto")
 @_options(ArchitectureConfig)
 @_options(TrainConfig, skip=("epochs", "lr"))
-@_per_layer_option(TrainConfig, "epochs")
+@_per_layer_option(TrainConfig, "epochs", _epochs_value, "INT|auto")
 @_per_layer_option(TrainConfig, "lr")
 @_config_option("[model], [objective] and [training] tables")
 @click.option("--resume", is_flag=True, help="Continue the run in --out up to --epochs.")
@@ -324,7 +343,8 @@ def train_cmd(ctx: click.Context, data_spec: str, out_dir: Path, config_file: Pa
             click.echo(searched.report())
         what = "a stack of " if training.stacked else ""
         if resume and not training.stacked:
-            click.echo(f"resumed at epoch {result.start_epoch}, trained to {training.epochs}")
+            trained_to = result.config.training.epochs  # "auto" made a number
+            click.echo(f"resumed at epoch {result.start_epoch}, trained to {trained_to}")
         click.echo(
             f"trained {what}{objective.kind} on {ds.name} for {len(result.history)} epochs: "
             f"{summary}"

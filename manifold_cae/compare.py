@@ -25,6 +25,7 @@ from manifold_cae.analysis import AnalysisResult
 from manifold_cae.analysis.metrics import AngleSummary, ContractionSummary
 from manifold_cae.checkpoint import load_checkpoint, read_history
 from manifold_cae.config import (
+    EPOCHS_AUTO,
     LAM_AUTO,
     AnalysisConfig,
     ArchitectureConfig,
@@ -234,6 +235,7 @@ def _metrics(ds: Dataset, config: RunConfig, run: PlannedRun, run_dir: Path,
         "sweep": run.sweep, "value": run.value, "n_points": summary.n_points,
         "lam": config.objective.lam if info.contractive else None,
         "lam_auto": search_of(config) is not None,  # chosen by the search (stacks are not)
+        "epochs": config.training.epochs,  # "auto" made a number
         "noise": run.objective.noise if info.denoising else None,
         "held_out_reconstruction": history[-1].get("held_out_reconstruction"),
         "frobenius_mean": summary.norms.frobenius.mean,
@@ -520,6 +522,14 @@ def _first_value(a: dict[str, Any], result: StudyResult) -> Any:
     return next(r["value"] for r in result.rows if r["model"] == a["model"])
 
 
+def _epochs_said(epochs: int | str, result: StudyResult) -> str:
+    """ "50 epochs", or for "auto" the numbers it became ("epochs auto (500)")."""
+    if epochs != EPOCHS_AUTO:
+        return f"{epochs} epochs"
+    became = sorted({r["epochs"] for r in result.rows if r.get("epochs") is not None})
+    return f"epochs auto ({', '.join(map(str, became))})" if became else "epochs auto"
+
+
 def study_report(study: StudyConfig, result: StudyResult) -> str:
     """The comparison report: findings in plain words, then the table."""
     a0 = result.aggregate
@@ -529,7 +539,7 @@ def study_report(study: StudyConfig, result: StudyResult) -> str:
         f"# Comparison on `{study.data}`",
         "",
         f"Models {', '.join(study.models)}; hidden={list(arch.hidden)}, {arch.activation}, "
-        f"{'tied' if arch.tied else 'untied'}; {tr.epochs} epochs of {tr.optimizer} "
+        f"{'tied' if arch.tied else 'untied'}; {_epochs_said(tr.epochs, result)} of {tr.optimizer} "
         f"(lr {tr.lr:g}, batch {tr.batch_size}); seeds {list(study.seeds)}; data seed "
         f"{'= seed' if study.vary_data else tr.data_seed}; "
         f"held-out fraction {tr.held_out:g}; {study.analysis.points} held-out points analysed "

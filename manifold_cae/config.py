@@ -16,12 +16,10 @@ import functools
 import math
 import numbers
 import re
-import tomllib
 import types
 import typing
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from manifold_cae.activations import ACTIVATIONS
@@ -33,6 +31,9 @@ CORRUPTIONS: tuple[str, ...] = ("gaussian", "masking", "salt-pepper")
 OPTIMIZERS: tuple[str, ...] = ("adam", "sgd")
 FINETUNE_OBJECTIVES: tuple[str, ...] = ("ae", "cae")  # what a stack is fine-tuned with
 LAM_AUTO = "auto"  # lam = "auto": chosen from the held-out split (manifold_cae.lam_search)
+EPOCHS_AUTO = "auto"  # epochs = "auto": enough for AUTO_STEPS gradient steps (resolve_epochs)
+AUTO_STEPS = 4000  # the gradient steps epochs = "auto" aims for ...
+AUTO_EPOCHS_RANGE = (50, 500)  # ... within these epochs (small data: 500; large: 50)
 SEED_LIMIT = 2**63  # seeds are in [0, 2**63): what torch.Generator and numpy both accept
 _DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
 
@@ -155,10 +156,11 @@ def _check_fields(cfg: Any) -> None:
     for f in dataclasses.fields(cfg):
         value = coerce(f.name, type_hints(cls)[f.name], getattr(cfg, f.name))
         object.__setattr__(cfg, f.name, value)
-        _check_choice(f, value)
+        check_choice(f, value)
 
 
-def _check_choice(f: dataclasses.Field, value: Any) -> None:
+def check_choice(f: dataclasses.Field, value: Any) -> None:
+    """``ConfigError`` if field ``f`` has choices and ``value`` is not one of them."""
     allowed = choices_of(f)
     if allowed is not None and value not in allowed:
         raise ConfigError(f"{f.name} must be one of {', '.join(allowed)}; got {value!r}")
@@ -342,9 +344,13 @@ class ObjectiveConfig:
 class TrainConfig:
     """How the weights are optimised."""
 
-    epochs: int = _opt(50, "Passes over the training data.")
+    epochs: int | str = _opt(
+        EPOCHS_AUTO,
+        "Passes over the training data, or auto: enough passes for 4,000 gradient steps, "
+        "but at least 50 and at most 500 (1,000 rows at batch 128: 500; 60,000: 50).",
+    )
     batch_size: int = _opt(128, "Examples per gradient step.")
-    lr: float = _opt(1e-3, "Learning rate.")
+    lr: float = _opt(1e-2, "Learning rate.")
     optimizer: str = _opt("adam", "Optimiser.", choices=OPTIMIZERS)
     momentum: float = _opt(0.0, "SGD momentum (--optimizer sgd only).")
     seed: int = _opt(0, "Seeds the initialisation, shuffling and noise.")
@@ -365,7 +371,14 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         _check_fields(self)
-        _at_least(self, 1, "epochs", "batch_size")
+        if isinstance(self.epochs, str):
+            if self.epochs != EPOCHS_AUTO:
+                raise ConfigError(
+                    f'epochs must be a whole number >= 1 or "{EPOCHS_AUTO}"; got {self.epochs!r}'
+                )
+        else:
+            _at_least(self, 1, "epochs")
+        _at_least(self, 1, "batch_size")
         _at_least(self, 0, "finetune_epochs")
         _positive("lr", self.lr)
         _positive("momentum", self.momentum, strict=False)
@@ -379,6 +392,25 @@ class TrainConfig:
         if not 0 <= self.held_out < 1:
             raise ConfigError(f"held_out must be in [0, 1); got {self.held_out}")
         _check_device(self.device)
+
+
+def auto_epochs(n_rows: int, batch_size: int) -> int:
+    """What ``epochs="auto"`` means for ``n_rows`` training rows at ``batch_size``.
+
+    Enough passes for ``AUTO_STEPS`` gradient steps, within ``AUTO_EPOCHS_RANGE``: a small
+    data set takes few steps per pass, and 50 passes over 1,000 points (350 steps at
+    batch 128) leave a CAE far from the manifold (README, "Training runs").
+    """
+    steps_per_epoch = max(1, math.ceil(n_rows / batch_size))
+    low, high = AUTO_EPOCHS_RANGE
+    return min(high, max(low, math.ceil(AUTO_STEPS / steps_per_epoch)))
+
+
+def resolve_epochs(training: TrainConfig, n_rows: int) -> TrainConfig:
+    """``training`` with ``epochs="auto"`` made a number for ``n_rows`` training rows."""
+    if training.epochs != EPOCHS_AUTO:
+        return training
+    return replace(training, epochs=auto_epochs(n_rows, training.batch_size))
 
 
 @dataclass(frozen=True)
@@ -495,94 +527,3 @@ class RunConfig:
 def replace(cfg: Any, **changes: Any) -> Any:
     """``dataclasses.replace`` re-exported so callers need not import dataclasses."""
     return dataclasses.replace(cfg, **changes)
-
-
-# ---------------------------------------------------------------- TOML files
-
-# The tables a TOML config file may hold, and the dataclass each one fills.
-SECTIONS: dict[str, type] = {
-    "model": ArchitectureConfig,
-    "objective": ObjectiveConfig,
-    "training": TrainConfig,
-    "analysis": AnalysisConfig,
-}
-
-
-def _keys(f: dataclasses.Field) -> set[str]:
-    """Names a TOML key may give field ``f``: the field's and (non-bool) its flag's."""
-    names = {f.name, f.name.replace("_", "-")}
-    flag = flag_name(f)
-    if "/" not in flag and not flag.startswith("--no-"):
-        names.add(flag.removeprefix("--"))  # --model for ObjectiveConfig.kind
-    return names
-
-
-def load_toml(
-    path: str | Path, sections: Iterable[str] = ("model", "objective", "training")
-) -> dict[str, dict[str, Any]]:
-    """Read a TOML config file into ``{section: {field name: checked value}}``.
-
-    Keys may be written as the field (``batch_size``) or the flag (``batch-size``;
-    ``model`` for the objective's ``kind``). A single number for ``hidden`` means
-    one layer. Values are type-checked like the dataclasses do; ranges are checked
-    when the configs are built.
-
-    Raises:
-        ConfigError: the file is unreadable, or has an unknown table or key, or a
-            value of the wrong type; the message names the file, the key and the value.
-    """
-    path = Path(path)
-    sections = tuple(sections)
-    try:
-        doc = tomllib.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
-        raise ConfigError(f"cannot read {path}: {e}") from e
-    out: dict[str, dict[str, Any]] = {}
-    for section, table in doc.items():
-        if section not in sections or not isinstance(table, dict):
-            raise ConfigError(
-                f"{path}: unknown section [{section}]; expected {', '.join(sections)}"
-            )
-        out[section] = _read_table(path, section, table)
-    return out
-
-
-def _read_table(path: Path, section: str, table: dict[str, Any]) -> dict[str, Any]:
-    cls = SECTIONS[section]
-    by_key = {k: f for f in dataclasses.fields(cls) for k in _keys(f)}
-    values: dict[str, Any] = {}
-    for key, value in table.items():
-        where = f"{path}: [{section}] {key} = {value!r}"
-        if key not in by_key:
-            names = ", ".join(f.name for f in dataclasses.fields(cls))
-            raise ConfigError(f"{path}: unknown key {key!r} in [{section}]; expected {names}")
-        f = by_key[key]
-        if f.name in values:
-            raise ConfigError(f"{where}: {f.name} is already set in [{section}]")
-        hint = type_hints(cls)[f.name]
-        if typing.get_origin(hint) is tuple and not isinstance(value, list):
-            value = [value]  # hidden = 6 is one layer, like --hidden 6
-        try:
-            values[f.name] = coerce(f.name, hint, value)
-            _check_choice(f, values[f.name])
-        except ConfigError as e:
-            raise ConfigError(f"{where}: {e}") from None
-    return values
-
-
-def merge(*layers: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Section-wise union of ``{section: {field: value}}`` layers; later layers win.
-
-    Call it as ``merge(load_toml(path), flags)``: the dataclass defaults fill
-    whatever neither gives, so the order is defaults < TOML < flags.
-    """
-    merged: dict[str, dict[str, Any]] = {}
-    for layer in layers:
-        for section, values in layer.items():
-            merged.setdefault(section, {}).update(values)
-    return merged
-
-
-def build(values: Mapping[str, Mapping[str, Any]], section: str) -> Any:
-    """The config object of ``section`` from merged values (defaults for the rest)."""
-    return SECTIONS[section](**values.get(section, {}))

@@ -54,7 +54,7 @@ import numpy as np
 import torch
 
 from manifold_cae.analysis.tangent_space import tangents
-from manifold_cae.config import LAM_AUTO, RunConfig, replace
+from manifold_cae.config import LAM_AUTO, RunConfig, replace, resolve_epochs
 from manifold_cae.data.streaming import rows_of
 from manifold_cae.errors import CheckpointError, ConfigError, DivergenceError
 from manifold_cae.models import Autoencoder
@@ -354,6 +354,7 @@ def search_lam(
     search = search or LamSearchConfig()
     check_searchable(config)
     say = log or (lambda _line: None)
+    config = replace(config, training=resolve_epochs(config.training, X.shape[0]))  # the run's
     tcfg = config.training
     X, X_held, scored_on = scoring_split(X, X_held, seed=tcfg.data_seed)
     first = min(search.first_epochs or max(1, tcfg.epochs // 5), tcfg.epochs)

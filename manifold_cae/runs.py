@@ -20,12 +20,14 @@ from manifold_cae.analysis.metrics.transformations import with_image_shape
 from manifold_cae.analysis.summary import DataInfo
 from manifold_cae.checkpoint import MODEL_FILE, check_resume_or_overwrite, load_checkpoint
 from manifold_cae.config import (
+    EPOCHS_AUTO,
     LAM_AUTO,
     AnalysisConfig,
     ModelConfig,
     ObjectiveConfig,
     RunConfig,
     TrainConfig,
+    resolve_epochs,
     resolve_output,
 )
 from manifold_cae.data import (
@@ -75,6 +77,13 @@ def split(ds: Dataset, training: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
     return train_test_split_indices(ds.n_samples, training.held_out, seed=training.data_seed)
 
 
+def _with_epochs(ds: Dataset, training: TrainConfig) -> TrainConfig:
+    """``training`` with ``epochs="auto"`` made a number for ``ds``'s training split."""
+    if training.epochs != EPOCHS_AUTO:
+        return training
+    return resolve_epochs(training, len(split(ds, training)[0]))
+
+
 def make_run_config(
     ds: Dataset,
     *,
@@ -89,9 +98,10 @@ def make_run_config(
     """The :class:`RunConfig` for training on ``ds``, with its provenance recorded.
 
     ``output`` and ``input_scaling`` "auto" are decided here from ``ds`` (see
-    :func:`~manifold_cae.config.resolve_output`).
+    :func:`~manifold_cae.config.resolve_output`), and ``epochs`` "auto" from the size of
+    its training split (:func:`~manifold_cae.config.auto_epochs`).
     """
-    training = training or TrainConfig()
+    training = _with_epochs(ds, training or TrainConfig())
     model = ModelConfig(
         n_features=ds.n_features,
         hidden=tuple(hidden),
@@ -127,6 +137,7 @@ def train_dataset(
     check_resume_or_overwrite(resume, overwrite)
     from manifold_cae.stacking import STACK_FILE, train_stacked_dataset  # builds on this module
 
+    config = dataclasses.replace(config, training=_with_epochs(ds, config.training))
     if config.training.stacked:
         return train_stacked_dataset(
             ds, config, out_dir=out_dir, resume=resume, overwrite=overwrite, progress=progress

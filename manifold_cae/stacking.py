@@ -49,7 +49,15 @@ from manifold_cae.checkpoint import (
     load_model,
     save_model,
 )
-from manifold_cae.config import LAM_AUTO, ModelConfig, RunConfig, replace, resolve_scaling
+from manifold_cae.config import (
+    EPOCHS_AUTO,
+    LAM_AUTO,
+    ModelConfig,
+    RunConfig,
+    replace,
+    resolve_epochs,
+    resolve_scaling,
+)
 from manifold_cae.data.streaming import rows_of
 from manifold_cae.errors import CheckpointError, ConfigError
 from manifold_cae.models import Autoencoder
@@ -89,6 +97,12 @@ class LayerPlan:
             )
         if not (np.isfinite(self.lam) and self.lam >= 0):
             raise ConfigError(f"every layer's lam must be finite and >= 0; got {self.lam}")
+        if self.epochs == EPOCHS_AUTO:
+            raise ConfigError(
+                "epochs auto cannot be one of a stack's per-layer values: it sets the stack's "
+                "total from the data (--epochs auto alone, split over the layers); give "
+                "numbers, e.g. --epochs 20,10"
+            )
         if self.epochs < 1:
             raise ConfigError(f"every layer needs at least 1 epoch; got {self.epochs}")
         if not (np.isfinite(self.lr) and self.lr > 0):
@@ -346,6 +360,7 @@ def train_stacked(
         :class:`StackResult` with the composed (and fine-tuned) model.
     """
     check_resume_or_overwrite(resume, overwrite)
+    config = replace(config, training=resolve_epochs(config.training, X.shape[0]))
     config = stacked_run_config(config, plan)
     plan = plan_of(config)
     assert plan is not None  # stacked_run_config records it

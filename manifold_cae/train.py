@@ -45,6 +45,7 @@ from manifold_cae.config import (
     TrainConfig,
     closed_form_possible,
     replace,
+    resolve_epochs,
     resolve_output,
 )
 from manifold_cae.data.streaming import RowView, row_chunks
@@ -260,6 +261,8 @@ def fit(
             checkpoint file (weights, optimizer, generators, history) is replaced
             atomically after every epoch.
         resume: continue the run saved in ``out_dir`` up to ``config.training.epochs``.
+            ``epochs="auto"`` is made a number from the rows of ``X`` here
+            (:func:`~manifold_cae.config.auto_epochs`); the result's config holds it.
         overwrite: allow starting afresh in an ``out_dir`` that already holds a run.
         X_held_out: optional (n_held_out, n_features), of the same kinds as X; its
             reconstruction loss is recorded each epoch, computed batch by batch.
@@ -290,6 +293,7 @@ def fit(
         )
     device = resolve_device(tcfg.device)
     source = _as_source(X, config.model.n_features, "training data")
+    config = replace(config, training=resolve_epochs(tcfg, source.shape[0]))
     auto = config.model.output == "auto"  # only then is the data's range needed (decision 2)
     span = _scan(source, "training data", want_range=auto)
     in_unit = span is None or (span[0] >= 0 and span[1] <= 1)

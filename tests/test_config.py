@@ -26,14 +26,12 @@ from manifold_cae.cli import _configs, main
 from manifold_cae.config import (
     OBJECTIVE_KINDS,
     PENALTY_METHODS,
-    SECTIONS,
     closed_form_possible,
     flag_name,
-    load_toml,
-    merge,
     resolve_output,
     type_hints,
 )
+from manifold_cae.config_files import SECTIONS, load_toml, merge
 
 # The command whose flags fill each section, and the arguments it needs besides them.
 COMMANDS = {
@@ -80,7 +78,7 @@ def other_value(cls: type, f: dataclasses.Field) -> Any:
     """A valid value of ``f`` different from its default."""
     hint = type_hints(cls)[f.name]
     special = {"held_out": 0.3, "saturation_low": 0.1, "saturation_high": 0.9, "device": "auto",
-               "lam": 0.25, "image_shape": (7, 3)}  # fmt: skip
+               "lam": 0.25, "image_shape": (7, 3), "epochs": 7}  # fmt: skip
     if f.name in special:
         return special[f.name]
     if "choices" in f.metadata:

@@ -340,7 +340,7 @@ def test_cli_takes_one_value_per_layer(tmp_path):
         (["--stacked", "--lam", "0.5,0.1,0.2"], "--lam has 3 values (0.5,0.1,0.2) for 2 layers"),
         (["--lam", "0.5,0.1"], "--lam apply to stacked training only; add --stacked"),
         (["--finetune-epochs", "2"], "--finetune-epochs apply to stacked training only"),
-        (["--stacked", "--epochs", "2,x"], "expected a comma-separated list"),
+        (["--stacked", "--epochs", "2,x"], "expected a whole number >= 1 or \"auto\"; got 'x'"),
         (["--stacked", "--epochs", "1"], "total over 2 layers"),
     ],
 )

@@ -16,7 +16,9 @@ import torch
 from click.testing import CliRunner
 from torch.autograd.functional import jacobian as autograd_jacobian
 
+import manifold_cae as mc
 import manifold_cae.checkpoint as checkpoint_module
+import manifold_cae.config as config_module
 from manifold_cae import (
     CheckpointError,
     DataError,
@@ -225,6 +227,76 @@ def test_cli_says_where_a_resumed_run_started(tmp_path):
     result = CliRunner().invoke(main, [*args, "--epochs", "3", "--resume"])
     assert result.exit_code == 0, result.output
     assert "resumed at epoch 2, trained to 3" in result.output
+
+
+# --------------------------------------------------------- epochs "auto"
+
+
+@pytest.mark.parametrize(
+    ("n_rows", "batch_size", "epochs"),
+    [(800, 128, 500), (4000, 128, 125), (1437, 128, 334), (48_000, 128, 50), (1, 128, 500)],
+)
+def test_auto_epochs_aims_for_a_step_budget_within_its_range(n_rows, batch_size, epochs):
+    assert config_module.auto_epochs(n_rows, batch_size) == epochs
+
+
+@pytest.fixture
+def small_budget(monkeypatch):
+    """epochs "auto" made cheap: 12 steps, 2 to 5 epochs."""
+    monkeypatch.setattr(config_module, "AUTO_STEPS", 12)
+    monkeypatch.setattr(config_module, "AUTO_EPOCHS_RANGE", (2, 5))
+
+
+@pytest.mark.usefixtures("small_budget")
+def test_fit_makes_auto_epochs_a_number_and_resumes_to_it_bit_for_bit(X, tmp_path):
+    cfg = replace(run_config(), training=replace(run_config().training, epochs="auto"))
+    full = fit(X, cfg, out_dir=tmp_path / "full", progress=False)
+    assert full.config.training.epochs == 3 == len(full.history)  # 64 rows, batch 16: 4 steps
+    assert load_checkpoint(tmp_path / "full").config.training.epochs == 3  # saved as a number
+
+    run = tmp_path / "resumed"
+    fit(X, with_epochs(cfg, 1), out_dir=run, progress=False)
+    resumed = fit(X, cfg, out_dir=run, resume=True, progress=False)
+    assert resumed.start_epoch == 1 and resumed.config.training.epochs == 3
+    assert params_equal(full.model, resumed.model)
+
+
+@pytest.mark.usefixtures("small_budget")
+def test_auto_epochs_count_the_training_split_only(tmp_path):
+    """1,000 points, 20 % held out: 800 training rows, 7 steps of 128, so 2 epochs (not 5)."""
+    ds = mc.load_dataset("circle:n_samples=1000", seed=0)
+    config = mc.make_run_config(ds, hidden=(3,), objective=ObjectiveConfig(lam=0.1))
+    assert config.training.epochs == 2
+    held_none = replace(config.training, held_out=0.0, epochs="auto", batch_size=500)
+    assert mc.make_run_config(ds, hidden=(3,), training=held_none).training.epochs == 5  # 2 steps
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--epochs", "many"], 'expected a whole number >= 1 or "auto"; got \'many\''),
+        (["--epochs", "0"], "epochs must be >= 1; got 0"),
+        (["--epochs", "auto,3", "--hidden", "4,3", "--stacked"],
+         "epochs auto cannot be one of a stack's per-layer values"),
+    ],
+)  # fmt: skip
+def test_cli_epochs_takes_a_number_or_auto(args, fragment, tmp_path):
+    result = CliRunner().invoke(
+        main, ["train", "--data", "circle:n_samples=40", "--out", str(tmp_path / "r"), *args]
+    )
+    assert result.exit_code != 0
+    assert fragment in result.output
+    assert not (tmp_path / "r" / "model.safetensors").exists()
+
+
+@pytest.mark.usefixtures("small_budget")
+def test_cli_epochs_auto_reports_the_number_it_became(tmp_path):
+    args = ["train", "--data", "circle:n_samples=40", "--hidden", "3", "--lam", "0.1", "--out",
+            str(tmp_path)]  # fmt: skip
+    assert CliRunner().invoke(main, [*args, "--epochs", "1"]).exit_code == 0
+    result = CliRunner().invoke(main, [*args, "--epochs", "auto", "--resume"])
+    assert result.exit_code == 0, result.output
+    assert "resumed at epoch 1, trained to 5" in result.output  # 32 rows: 1 step an epoch
 
 
 # --------------------------------------------------------- the run directory
