@@ -14,7 +14,7 @@ runs, the run each would pick, and the best run. k is the true dimension, so the
 versions differ only in the centring. Everything else is the CLI's default (hidden 100,
 batch 128, global input scaling, seed 0, data seed 0, 20 % held out).
 
-    python scripts/criterion_study.py --out criterion.md          # ~15 min on one thread
+    python scripts/criterion_study.py --out criterion.md          # ~5 min on one thread
     python scripts/criterion_study.py --cells circle:10:0.1 --out c.md
 """
 
