@@ -183,8 +183,25 @@ def _configs(
         }
         for s in sections
     }
-    values = merge(load_toml(config_file, sections) if config_file else {}, given)
-    return [build(values, s) for s in sections]
+    from_file = load_toml(config_file, sections) if config_file else {}
+    values = merge(from_file, given)
+    configs = []
+    for s in sections:
+        try:
+            configs.append(build(values, s))
+        except ConfigError as e:
+            if from_file.get(s) and _builds(given, s):  # the file's values, not the flags'
+                raise ConfigError(f"{config_file}: [{s}] {e}") from None
+            raise
+    return configs
+
+
+def _builds(values: dict[str, dict[str, Any]], section: str) -> bool:
+    try:
+        build(values, section)
+    except ConfigError:
+        return False
+    return True
 
 
 def _given(ctx: click.Context, names: Iterable[str]) -> list[str]:

@@ -208,6 +208,28 @@ def test_bad_config_file_exits_2(text, fragment, tmp_path):
     assert_clean_failure(result, 2, fragment)
 
 
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ('[training]\nepochs = "many"\n', "[training] epochs must be a whole number >= 1"),
+        ("[objective]\nlam = -1.0\n", "[objective] lam must be finite and >= 0; got -1.0"),
+        ("[training]\nbatch_size = 0\n", "[training] batch_size must be >= 1; got 0"),
+    ],
+)
+def test_config_file_values_out_of_range_name_the_file(text, fragment, tmp_path):
+    toml = write_toml(tmp_path / "range.toml", text)
+    result = invoke("train", "--data", SPEC, "--config", toml, "--out", tmp_path / "r", "-q")
+    assert_clean_failure(result, 2, f"{toml}: {fragment}")
+
+
+def test_a_bad_flag_is_not_blamed_on_the_config_file(tmp_path):
+    toml = write_toml(tmp_path / "fine.toml", "[training]\nlr = 0.01\n")
+    result = invoke("train", "--data", SPEC, "--config", toml, "--batch-size", "0",
+                    "--out", tmp_path / "r", "-q")  # fmt: skip
+    assert_clean_failure(result, 2, "batch_size must be >= 1; got 0")
+    assert str(toml) not in result.output
+
+
 @pytest.mark.parametrize("text", ["[model]\nhidden = 6\n", '[training]\nlr = "0.01"\n'])
 def test_config_file_values_of_the_wrong_type_do_not_crash(text, tmp_path):
     toml = write_toml(tmp_path / "typed.toml", text)
