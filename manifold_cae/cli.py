@@ -98,6 +98,8 @@ def _epochs_value(text: str) -> int | str:
 
 
 class _EpochsType(click.ParamType):
+    """``--epochs`` where it takes one value (``compare``): a whole number or "auto"."""
+
     name = "INT|auto"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:

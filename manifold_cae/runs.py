@@ -20,7 +20,6 @@ from manifold_cae.analysis.metrics.transformations import with_image_shape
 from manifold_cae.analysis.summary import DataInfo
 from manifold_cae.checkpoint import MODEL_FILE, check_resume_or_overwrite, load_checkpoint
 from manifold_cae.config import (
-    EPOCHS_AUTO,
     LAM_AUTO,
     AnalysisConfig,
     ModelConfig,
@@ -79,8 +78,6 @@ def split(ds: Dataset, training: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
 
 def _with_epochs(ds: Dataset, training: TrainConfig) -> TrainConfig:
     """``training`` with ``epochs="auto"`` made a number for ``ds``'s training split."""
-    if training.epochs != EPOCHS_AUTO:
-        return training
     return resolve_epochs(training, len(split(ds, training)[0]))
 
 

@@ -23,7 +23,8 @@ from manifold_cae import (
 )
 from manifold_cae.cli import main
 from manifold_cae.compare import StudyConfig
-from manifold_cae.config import ArchitectureConfig, ModelConfig, TrainConfig, load_toml
+from manifold_cae.config import ArchitectureConfig, ModelConfig, TrainConfig
+from manifold_cae.config_files import load_toml
 from manifold_cae.lam_search import (
     DEFAULT_GRID,
     TangentFit,
