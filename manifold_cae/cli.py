@@ -102,6 +102,9 @@ class _EpochsType(click.ParamType):
 
     name = "INT|auto"
 
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        return self.name
+
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         return value if isinstance(value, int) else _epochs_value(str(value))
 
@@ -155,7 +158,8 @@ def _per_layer_option(
         values = _csv(kind)(ctx, param, value)
         return values[0] if values is not None and len(values) == 1 else values
 
-    help = f"{f.metadata['help']} With --stacked: one value per layer, e.g. 0.5,0.1."
+    example = {"epochs": "20,10", "lr": "0.01,0.001"}.get(name, "0.5,0.1")
+    help = f"{f.metadata['help']} With --stacked: one value per layer, e.g. {example}."
     return click.option(flag_name(f), name, type=str, default=str(f.default), callback=parse,
                         show_default=True, metavar=metavar, help=help)  # fmt: skip
 
