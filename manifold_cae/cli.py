@@ -75,26 +75,22 @@ def _csv(kind: type, *, unique: bool = False) -> Callable[..., tuple[Any, ...] |
     return parse
 
 
-def _lam_value(text: str) -> float | str:
-    """One --lam value: a number, or "auto" (chosen on the held-out split)."""
-    if text.strip() == LAM_AUTO:
-        return LAM_AUTO
-    try:
-        return float(text)
-    except ValueError:
-        raise click.BadParameter(f'expected a number >= 0 or "{LAM_AUTO}"; got {text!r}') from None
+def _or_auto(kind: type, expected: str, auto: str) -> Callable[[str], Any]:
+    """A parser of one option value: ``kind`` (``float``, ``int``) or the word ``auto``."""
+
+    def parse(text: str) -> Any:
+        if text.strip() == auto:
+            return auto
+        try:
+            return kind(text)
+        except ValueError:
+            raise click.BadParameter(f'expected {expected} or "{auto}"; got {text!r}') from None
+
+    return parse
 
 
-def _epochs_value(text: str) -> int | str:
-    """One --epochs value: a whole number, or "auto" (enough for 4,000 gradient steps)."""
-    if text.strip() == EPOCHS_AUTO:
-        return EPOCHS_AUTO
-    try:
-        return int(text)
-    except ValueError:
-        raise click.BadParameter(
-            f'expected a whole number >= 1 or "{EPOCHS_AUTO}"; got {text!r}'
-        ) from None
+_lam_value = _or_auto(float, "a number >= 0", LAM_AUTO)  # chosen on the held-out split
+_epochs_value = _or_auto(int, "a whole number >= 1", EPOCHS_AUTO)  # 4,000 gradient steps
 
 
 class _EpochsType(click.ParamType):
