@@ -41,7 +41,7 @@ from safetensors.torch import save_file
 
 from manifold_cae._io import atomic_write, atomic_write_text
 from manifold_cae._version import __version__
-from manifold_cae.config import RunConfig
+from manifold_cae.config import EPOCHS_AUTO, RunConfig
 from manifold_cae.errors import CheckpointError, ConfigError
 from manifold_cae.models import Autoencoder
 
@@ -178,6 +178,11 @@ def _config_of(path: Path, meta: dict[str, str]) -> RunConfig:
 
 
 def _header(config: RunConfig, epoch: int) -> dict[str, str]:
+    if config.training.epochs == EPOCHS_AUTO:  # a saved run plans a number of epochs
+        raise ConfigError(
+            'config.training.epochs is "auto": save the config with the number the run '
+            "trains for (config.resolve_epochs, as fit and train_dataset do)"
+        )
     return {
         "format": FORMAT,
         "format_version": str(FORMAT_VERSION),

@@ -144,6 +144,11 @@ def neighbour_displacements(
         return np.asarray(A[rows], dtype=np.float64)
 
     ref, held = sample(X, reference), sample(X_held, points)
+    if len(ref) < 2:
+        raise ConfigError(
+            f"lam auto scores the spread of a point's training neighbours, and {len(ref)} "
+            "training row(s) have none; give --lam a number"
+        )
     m = min(neighbours, len(ref))
     idx = NearestNeighbors().fit(ref).kneighbors(held, m, return_distance=False)
     near = ref[idx]  # (n_points, m, n_features)

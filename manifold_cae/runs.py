@@ -210,6 +210,7 @@ def continue_run(
     continues only if everything but the epoch count matches. Returns what was done.
     """
     run_dir = Path(run_dir)
+    config = dataclasses.replace(config, training=_with_epochs(ds, config.training))
     if config.training.stacked:
         from manifold_cae.stacking import STACK_FILE, stacked_run_config
 

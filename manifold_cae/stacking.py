@@ -135,6 +135,11 @@ def plan_layers(
     """
     hidden, training = config.model.hidden, config.training
     n = len(hidden)
+    if epochs is None and training.epochs == EPOCHS_AUTO:
+        raise ConfigError(
+            'epochs is "auto", which needs the data: plan with a config from make_run_config '
+            "(or config.resolve_epochs), or give per-layer epochs"
+        )
     if epochs is None:
         layer_total = training.epochs - training.finetune_epochs
         if layer_total < n:

@@ -231,8 +231,9 @@ def check_resumable(saved: RunConfig, wanted: RunConfig, path: Path) -> None:
     if diffs:
         raise CheckpointError(
             f"cannot resume {path}: the run was started with a different configuration "
-            f"(saved vs requested: {'; '.join(diffs)}). Only --epochs may change on resume; "
-            "start afresh with --overwrite, or choose another --out"
+            f"(saved vs requested: {'; '.join(diffs)}). Only --epochs may change on resume "
+            f"(the run planned {saved.training.epochs}; --epochs auto may ask for another "
+            "number since this release); start afresh with --overwrite, or choose another --out"
         )
 
 
@@ -537,6 +538,12 @@ def _restore(run_dir: Path, config: RunConfig, train: TrainState) -> None:
     saved = load_resume_state(run_dir)
     ckpt = saved.checkpoint
     check_resumable(ckpt.config, config, ckpt.path)
+    if ckpt.epoch > config.training.epochs:
+        raise CheckpointError(
+            f"{run_dir} was trained for {ckpt.epoch} epochs, more than the "
+            f"{config.training.epochs} asked for; resume with --epochs {ckpt.epoch} or more, "
+            "or use another output directory"
+        )
     train.model.load_state_dict(ckpt.model.state_dict())
     train.optimizer.load_state_dict(saved.optimizer_state)
     try:

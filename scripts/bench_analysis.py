@@ -54,7 +54,7 @@ def trained_model(X: np.ndarray, n_hidden: int, epochs: int):
         ds,
         hidden=(n_hidden,),
         objective=ObjectiveConfig(kind="cae", lam=0.5),
-        training=TrainConfig(epochs=epochs, held_out=0.0),
+        training=TrainConfig(epochs=epochs, lr=1e-3, held_out=0.0),  # as the figures were made
     )
     return fit(X, cfg, progress=False).model
 

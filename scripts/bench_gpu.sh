@@ -26,7 +26,7 @@ ds = load_dataset("mnist5k")
 X = np.ascontiguousarray(ds.X, dtype=np.float32)
 np.save(".bench_gpu/mnist5k.npy", X)
 cfg = make_run_config(ds, hidden=(1000,), objective=ObjectiveConfig(kind="cae", lam=0.5),
-                      training=TrainConfig(epochs=10, held_out=0.0))
+                      training=TrainConfig(epochs=10, lr=1e-3, held_out=0.0))
 save_model(fit(X, cfg, progress=False).model, ".bench_gpu/cae784x1000.safetensors",
            config=cfg, epoch=10)
 PYEOF

@@ -50,9 +50,10 @@ def study_cell(cell: str, recipes: list[tuple[float, int]], lams: list[float], n
     train_idx, held_idx = split(ds, TrainConfig())
     X, held = ds.X[train_idx], ds.X[held_idx]
     k = ds.tangents.shape[1]
-    centred = neighbour_displacements(X, held, neighbours=20, points=500, reference=20_000, seed=0)
-    # The version before: offsets from the held-out point (its neighbours' mean added back;
-    # every held-out point is used, as there are fewer than 500).
+    centred = neighbour_displacements(
+        X, held, neighbours=20, points=len(held), reference=len(X), seed=0
+    )  # every held-out point and every training row: no sample, as _neighbour_means
+    # The version before: offsets from the held-out point (its neighbours' mean added back).
     near = centred.offsets + _neighbour_means(X, held)[:, None, :]
     from_point = Displacements(centred.points, near - centred.points[:, None, :])
     truth = torch.as_tensor(ds.tangents[held_idx]).double().mT  # (n, d, k)

@@ -18,7 +18,7 @@ contraction curve on ten points, which the angle does not use. The criterion's s
 (20 neighbours, the top half of the grid trained to full length, ...) were chosen on seeds
 0 and 1 of these same manifolds; seed 2 was not looked at while designing them.
 
-    python scripts/lam_auto_study.py --out lam_auto.md                 # ~25 min per seed
+    python scripts/lam_auto_study.py --out lam_auto.md                 # ~12 min per seed
     python scripts/lam_auto_study.py --seeds 0,1,2 --manifolds circle:10,helix:50 --out x.md
 """
 

@@ -79,6 +79,12 @@ def test_displacements_are_the_nearest_training_points_about_their_mean(seed):
     np.testing.assert_allclose(d.offsets, near - near.mean(axis=1, keepdims=True))
 
 
+def test_displacements_need_two_training_rows_to_have_a_spread():
+    X, held = np.zeros((1, 3)), np.ones((4, 3))
+    with pytest.raises(ConfigError, match=r"1 training row\(s\) have none; give --lam a number"):
+        neighbour_displacements(X, held, neighbours=20, points=10, reference=10, seed=0)
+
+
 def test_criterion_ignores_the_held_out_points_own_noise(seed):
     """Training points on the x axis, held-out points far above it (their own noise, along y).
 

@@ -33,6 +33,8 @@ from manifold_cae import (
 from manifold_cae.analysis.spectra import FactoredJacobian
 from manifold_cae.cli import main
 from manifold_cae.config import replace
+from manifold_cae.data import load_dataset
+from manifold_cae.runs import make_run_config
 from manifold_cae.stacking import (
     LayerPlan,
     compose,
@@ -377,3 +379,12 @@ def test_analyze_layer_and_the_per_layer_table(tmp_path):
     assert "Layer by layer" not in (tmp_path / "one" / "report.md").read_text()
     bad = runner.invoke(main, [*base, "--layer", "3", "--out", str(tmp_path / "x")])
     assert bad.exit_code != 0 and "Traceback" not in bad.output
+
+
+def test_plan_layers_refuses_auto_epochs_it_cannot_resolve():
+    ds = load_dataset("circle:n_samples=40", seed=0)
+    config = make_run_config(ds, hidden=(4, 3), objective=ObjectiveConfig(lam=0.1))
+    unresolved = replace(config, training=replace(config.training, epochs="auto"))
+    with pytest.raises(ConfigError, match='epochs is "auto", which needs the data'):
+        plan_layers(unresolved)
+    assert len(plan_layers(unresolved, epochs=(2, 1))) == 2  # per-layer epochs need no data

@@ -271,6 +271,46 @@ def test_auto_epochs_count_the_training_split_only(tmp_path):
     assert mc.make_run_config(ds, hidden=(3,), training=held_none).training.epochs == 5  # 2 steps
 
 
+def test_resume_below_the_saved_epoch_is_refused_and_trains_nothing(X, tmp_path):
+    cfg = run_config(epochs=3)
+    fit(X, cfg, out_dir=tmp_path, progress=False)
+    before = (tmp_path / "model.safetensors").read_bytes()
+    with pytest.raises(CheckpointError, match="trained for 3 epochs, more than the 2 asked for"):
+        fit(X, with_epochs(cfg, 2), out_dir=tmp_path, resume=True, progress=False)
+    assert (tmp_path / "model.safetensors").read_bytes() == before
+
+
+def test_a_refused_resume_names_the_epochs_the_run_planned(X, tmp_path):
+    cfg = run_config(epochs=2)
+    fit(X, cfg, out_dir=tmp_path, progress=False)
+    other = replace(cfg, training=replace(cfg.training, lr=0.5, epochs="auto"))
+    with pytest.raises(CheckpointError, match=r"training.lr 0.01 vs 0.5.*the run planned 2"):
+        fit(X, other, out_dir=tmp_path, resume=True, progress=False)
+
+
+def test_a_config_with_unresolved_auto_epochs_is_not_saved(X, tmp_path):
+    trained = fit(X, run_config(), progress=False)
+    cfg = replace(trained.config, training=replace(trained.config.training, epochs="auto"))
+    model = trained.model
+    with pytest.raises(mc.ConfigError, match='epochs is "auto"'):
+        mc.save_model(model, tmp_path / "m.safetensors", config=cfg, epoch=2)
+    assert not (tmp_path / "m.safetensors").exists()
+
+
+@pytest.mark.usefixtures("small_budget")
+def test_continue_run_makes_auto_epochs_a_number_before_comparing(tmp_path):
+    from manifold_cae.runs import continue_run
+
+    ds = mc.load_dataset("circle:n_samples=40", seed=0)
+    training = TrainConfig(epochs="auto", batch_size=8)
+    config = mc.make_run_config(ds, hidden=(3,), objective=ObjectiveConfig(lam=0.1),
+                                training=training)  # fmt: skip
+    unresolved = replace(config, training=training)
+    assert continue_run(ds, unresolved, tmp_path, progress=False) == "trained"
+    assert continue_run(ds, unresolved, tmp_path, progress=False) == "skipped (complete)"
+    assert load_checkpoint(tmp_path).config.training.epochs == 3  # 32 rows, batch 8: 4 steps
+
+
 @pytest.mark.parametrize(
     ("args", "fragment"),
     [
