@@ -41,7 +41,7 @@ from manifold_cae.errors import CheckpointError, ConfigError
 from manifold_cae.lam_search import LamSearchConfig, resolve_lam
 from manifold_cae.locks import directory_lock
 from manifold_cae.report import write_analysis
-from manifold_cae.train import TrainResult, check_resumable, fit
+from manifold_cae.train import TrainResult, check_epochs_left, check_resumable, fit
 
 REFERENCE_BYTES = 256 * 2**20  # local PCA's reference points, as float64, at most this
 FLOAT64_BYTES = 8
@@ -134,7 +134,6 @@ def train_dataset(
     check_resume_or_overwrite(resume, overwrite)
     from manifold_cae.stacking import STACK_FILE, train_stacked_dataset  # builds on this module
 
-    config = dataclasses.replace(config, training=_with_epochs(ds, config.training))
     if config.training.stacked:
         return train_stacked_dataset(
             ds, config, out_dir=out_dir, resume=resume, overwrite=overwrite, progress=progress
@@ -223,11 +222,7 @@ def continue_run(
         return "trained"
     ckpt = load_checkpoint(run_dir)
     check_resumable(ckpt.config, config, ckpt.path)
-    if ckpt.epoch > config.training.epochs:
-        raise CheckpointError(
-            f"{run_dir} was trained for {ckpt.epoch} epochs, more than the {config.training.epochs}"
-            " asked for; ask for at least as many epochs, or use another output directory"
-        )
+    check_epochs_left(run_dir, ckpt.epoch, config.training.epochs)
     if ckpt.epoch == config.training.epochs:
         return "skipped (complete)"
     train_dataset(ds, config, out_dir=run_dir, resume=True, progress=progress)

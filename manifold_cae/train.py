@@ -237,6 +237,15 @@ def check_resumable(saved: RunConfig, wanted: RunConfig, path: Path) -> None:
         )
 
 
+def check_epochs_left(run_dir: Path, trained: int, asked: int) -> None:
+    """A resume must ask for at least the ``trained`` epochs the run in ``run_dir`` has."""
+    if trained > asked:
+        raise CheckpointError(
+            f"{run_dir} was trained for {trained} epochs, more than the {asked} asked for; "
+            f"resume with --epochs {trained} or more, or use another output directory"
+        )
+
+
 def fit(
     X: Any,
     config: RunConfig,
@@ -538,12 +547,7 @@ def _restore(run_dir: Path, config: RunConfig, train: TrainState) -> None:
     saved = load_resume_state(run_dir)
     ckpt = saved.checkpoint
     check_resumable(ckpt.config, config, ckpt.path)
-    if ckpt.epoch > config.training.epochs:
-        raise CheckpointError(
-            f"{run_dir} was trained for {ckpt.epoch} epochs, more than the "
-            f"{config.training.epochs} asked for; resume with --epochs {ckpt.epoch} or more, "
-            "or use another output directory"
-        )
+    check_epochs_left(run_dir, ckpt.epoch, config.training.epochs)
     train.model.load_state_dict(ckpt.model.state_dict())
     train.optimizer.load_state_dict(saved.optimizer_state)
     try:
