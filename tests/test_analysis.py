@@ -399,6 +399,29 @@ def test_local_dimension_of_synthetic_spectra(method):
     assert local_dimension(sigma[:, :1], method).tolist() == [1, 1, 1]
 
 
+def test_local_dimension_reads_rounding_below_the_resolution_as_zero():
+    """The drops among singular values below 1e-3 sigma_1 are rounding, not structure."""
+    from manifold_cae.analysis.dimension import RESOLUTION, local_dimension
+
+    sigma = torch.tensor([[1.0, 0.6, 0.3, 2e-4, 1e-7, 1e-12], [3.0, 2.0, 1e-5, 0.0, 0.0, 0.0]])
+    assert local_dimension(sigma).tolist() == [3, 2]
+    just_above = torch.tensor([[1.0, 0.5, 3 * RESOLUTION, 1e-9]])  # kept: above the floor
+    assert local_dimension(just_above).tolist() == [2]  # 0.5 -> 3e-3 is the largest drop left
+
+
+def test_local_dimension_of_a_float32_rank_deficient_encoder():
+    """A float32 model whose Jacobian has rank 4 of 12: the Gram route's tail is rounding."""
+    d_x, d_h, rank = 12, 16, 4
+    gen = torch.Generator().manual_seed(1)
+    model = Autoencoder(ModelConfig(d_x, (d_h,), "sigmoid", output="linear"), generator=gen)
+    with torch.no_grad():
+        a, b = torch.randn(d_h, rank, generator=gen), torch.randn(rank, d_x, generator=gen)
+        model.enc_weights[0].copy_(a @ b / 3)
+    X = torch.randn(40, d_x, generator=gen).numpy()
+    res = analyze(model, X, config=AnalysisConfig(top_k=4, full_spectrum=True))
+    assert (res.columns["local_dimension"] == rank).all()
+
+
 def test_local_dimension_of_a_linear_encoder_by_construction():
     """J = W for a linear encoder, so W's singular values set the spectrum exactly."""
     d_x, d_h, s = 8, 6, torch.tensor([4.0, 2.5, 1.5, 1e-3, 5e-4, 1e-4], dtype=torch.float64)
