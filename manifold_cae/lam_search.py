@@ -29,16 +29,25 @@ a helix), because a sigmoid encoder keeps that span.
 
 **Search**: successive halving in two rounds. Every λ of ``grid`` is trained for
 ``first_epochs`` (default: a fifth of the run's epochs); the ``keep`` best by the criterion
-are trained for the run's full epochs, and the best of those is chosen (k is estimated
-afresh in each round). A candidate is the run ``train --lam <λ>`` would make (same seed,
-split and settings; shorter in the first round; with ``held_out`` 0, on the four fifths of
-the training rows that do not score) trained in memory; one that diverges
-ranks last. The search costs about ``len(grid) * first_epochs + keep * epochs`` epochs,
-then the chosen λ is trained as the run itself.
+are trained for the run's full epochs (k is estimated afresh in each round). A candidate is
+the run ``train --lam <λ>`` would make (same seed, split and settings; shorter in the first
+round; with ``held_out`` 0, on the four fifths of the training rows that do not score)
+trained in memory; one that diverges ranks last. The search costs about
+``len(grid) * first_epochs + keep * epochs`` epochs, then the chosen λ is trained as the
+run itself.
+
+**Length**: the choice is the best candidate of *both* rounds, each scored at the last
+round's k, so the search also chooses when to stop: a first-round candidate that scores
+strictly better than every full-length one is chosen with its shorter length, and the run
+trains for that many epochs (:attr:`LamSearchResult.epochs`); a tie keeps the full length.
+The criterion ranks training lengths as the true tangent error does; a longer run fits
+more of the noise, and on the built-in manifolds at noise 0.1 the shorter run was the
+better one (README, "Choosing λ automatically").
 
 The choice travels with the run: :func:`with_search` puts the chosen λ in
-``objective.lam`` and the whole search (:class:`LamSearchResult`) in
-``config.data["lam_search"]``, which the checkpoint and ``history.json`` carry.
+``objective.lam``, its length in ``training.epochs``, and the whole search
+(:class:`LamSearchResult`) in ``config.data["lam_search"]``, which the checkpoint and
+``history.json`` carry.
 """
 
 from __future__ import annotations
@@ -238,16 +247,32 @@ class LamSearchResult:
     k_source: str = "estimated"  # or "given"
     criterion: str = CRITERION
     scored_on: str = SCORED_ON_HELD_OUT  # which rows scored the candidates
+    epochs: int | None = None  # the chosen length; None (records saved before): the full one
+    rescored: tuple[float | None, ...] | None = None  # the first round at the last round's k
+
+    @property
+    def full_epochs(self) -> int:
+        """The run's length the search was made for: its last round's."""
+        return self.rounds[-1].epochs
+
+    @property
+    def chosen_epochs(self) -> int:
+        """The epochs the chosen λ trains for: the full length, or a first round's."""
+        return self.full_epochs if self.epochs is None else self.epochs
 
     def to_dict(self) -> dict[str, Any]:
         """As JSON reads it back (lists, not tuples), so a saved record compares equal.
 
-        ``scored_on`` is left out when it is the held-out split, as in records saved before
-        it existed, so that those runs still resume.
+        ``scored_on`` is left out when it is the held-out split, and ``epochs`` and
+        ``rescored`` when None, as in records saved before they existed, so that those
+        runs still resume.
         """
         d = json.loads(json.dumps(dataclasses.asdict(self)))
         if d["scored_on"] == SCORED_ON_HELD_OUT:
             del d["scored_on"]
+        for name in ("epochs", "rescored"):
+            if d[name] is None:
+                del d[name]
         return d
 
     @classmethod
@@ -256,38 +281,66 @@ class LamSearchResult:
         try:
             rounds = tuple(SearchRound.from_dict(r) for r in d["rounds"])
             settings = dict(d["settings"], grid=tuple(d["settings"]["grid"]))
+            rescored = d.get("rescored")
             return cls(d["chosen"], rounds, LamSearchConfig(**settings), d["k_source"],
-                       d["criterion"], d.get("scored_on", SCORED_ON_HELD_OUT))  # fmt: skip
+                       d["criterion"], d.get("scored_on", SCORED_ON_HELD_OUT), d.get("epochs"),
+                       None if rescored is None else tuple(rescored))  # fmt: skip
         except (KeyError, TypeError, ValueError) as e:
             raise CheckpointError(f"malformed λ search record: {e!r}") from e
 
     def report(self) -> str:
         """What was chosen and how, then :meth:`table`."""
+        length = ""
+        if self.chosen_epochs != self.full_epochs:
+            length = (
+                f", for {self.chosen_epochs} epochs: its first-round run scored better than "
+                f"every {self.full_epochs}-epoch one"
+            )
         return (
-            f"λ chosen automatically: {self.chosen:g} (criterion: {self.criterion}, lower is "
-            f"better; k={self.rounds[-1].k}, {self.k_source}; scored on "
+            f"λ chosen automatically: {self.chosen:g}{length} (criterion: {self.criterion}, "
+            f"lower is better; k={self.rounds[-1].k}, {self.k_source}; scored on "
             f"{self.scored_on})\n{self.table()}"
         )
 
     def table(self) -> str:
-        """The curve as a plain-text table: one row per λ, one column per round."""
-        cols = [f"missed (k={r.k}, {r.epochs} ep)" for r in self.rounds]
-        width = max(len(c) for c in cols)
-        lines = ["λ".rjust(9) + "".join(c.rjust(width + 2) for c in cols)]
+        """The curve as a plain-text table: one row per λ, one column per round.
+
+        When the last round estimated another k, a column shows the first round scored at
+        that k too: the numbers the choice compared.
+        """
+        columns = [(f"missed (k={r.k}, {r.epochs} ep)", r.lams, r.missed) for r in self.rounds]
+        first, last = self.rounds[0], self.rounds[-1]
+        if self.rescored is not None and first.k != last.k:
+            columns.insert(1, (f"at k={last.k} ({first.epochs} ep)", first.lams, self.rescored))
+        width = max(len(c[0]) for c in columns)
+        lines = ["λ".rjust(9) + "".join(c[0].rjust(width + 2) for c in columns)]
         for lam in self.settings.grid:
             cells = []
-            for r in self.rounds:
-                v = dict(zip(r.lams, r.missed, strict=True)).get(lam, "")
+            for _, lams, missed in columns:
+                v = dict(zip(lams, missed, strict=True)).get(lam, "")
                 cells.append("diverged" if v is None else f"{v:.4f}" if v != "" else "")
-            mark = "  <- chosen" if lam == self.chosen else ""
+            mark = ""
+            if lam == self.chosen:
+                mark = "  <- chosen" + (
+                    f" ({self.chosen_epochs} ep)" if self.chosen_epochs != self.full_epochs else ""
+                )
             lines.append(f"{lam:9.4g}" + "".join(c.rjust(width + 2) for c in cells) + mark)
         return "\n".join(lines)
 
 
 def with_search(config: RunConfig, result: LamSearchResult) -> RunConfig:
-    """``config`` with the chosen λ and the search recorded in ``data["lam_search"]``."""
+    """``config`` with the chosen λ and the search recorded in ``data["lam_search"]``.
+
+    The chosen length replaces ``epochs`` when ``config`` asks for the length the search
+    was made for; another number (a resume asked to train on) is kept. ``epochs`` must be
+    a number (:func:`~manifold_cae.config.resolve_epochs`).
+    """
     objective = replace(config.objective, lam=result.chosen)
-    return replace(config, objective=objective, data={**config.data, RECORD_KEY: result.to_dict()})
+    training = config.training
+    if training.epochs == result.full_epochs:
+        training = replace(training, epochs=result.chosen_epochs)
+    data = {**config.data, RECORD_KEY: result.to_dict()}
+    return replace(config, objective=objective, training=training, data=data)
 
 
 def search_of(config: RunConfig) -> LamSearchResult | None:
@@ -377,9 +430,10 @@ def search_lam(
         X, X_held, neighbours=search.neighbours, points=search.points,
         reference=search.reference, seed=tcfg.seed,
     )  # fmt: skip
-    alive, rounds = list(search.grid), []
+    alive, rounds, every_round = list(search.grid), [], []
     for i, (epochs, keep) in enumerate(schedule, start=1):
         fits: dict[float, TangentFit | None] = {}
+        every_round.append(fits)
         for lam in alive:
             say(f"λ search, round {i}/{len(schedule)}: lam={lam:g}, {epochs} epochs")
             fits[lam] = _candidate(X, config, lam, epochs, disp, n_dirs)
@@ -399,7 +453,17 @@ def search_lam(
         ranked = sorted(alive, key=lambda lam: math.inf if missed[lam] is None else missed[lam])
         alive = [lam for lam in alive if lam in ranked[:keep]]
     source = "given" if search.k is not None else "estimated"
-    return LamSearchResult(ranked[0], tuple(rounds), search, source, scored_on=scored_on)
+    chosen, epochs, rescored = ranked[0], tcfg.epochs, None
+    if len(rounds) > 1:  # the first round's runs, scored at the last round's k, may win
+        k, best = rounds[-1].k, rounds[-1].missed[rounds[-1].lams.index(chosen)]
+        first = every_round[0]
+        rescored = tuple(None if first[lam] is None else first[lam].missed(k) for lam in first)
+        scores = [(v, lam) for v, lam in zip(rescored, first, strict=True) if v is not None]
+        short, lam = min(scores, key=lambda t: t[0])  # ties: grid order, as ``ranked``
+        if short < best:  # strictly better: a tie keeps the full length
+            chosen, epochs = lam, rounds[0].epochs
+    return LamSearchResult(chosen, tuple(rounds), search, source, scored_on=scored_on,
+                           epochs=epochs, rescored=rescored)  # fmt: skip
 
 
 def _candidate(
@@ -444,6 +508,7 @@ def resolve_lam(
     if config.objective.lam != LAM_AUTO or not config.objective.info.contractive:
         return config  # a given λ, or no penalty to weigh
     check_searchable(config)
+    config = replace(config, training=resolve_epochs(config.training, X.shape[0]))  # the run's
     if saved is None:
         return with_search(config, search_lam(X, X_held, config, search=search, log=log))
     record = search_of(saved)

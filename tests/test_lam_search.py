@@ -481,3 +481,108 @@ def test_a_loss_refuses_an_unresolved_auto():
     model = mc.Autoencoder(config.model)
     with pytest.raises(ConfigError, match='lam is "auto": a loss needs a number'):
         loss_terms(model, torch.zeros(2, config.model.n_features), config.objective, generator=None)
+
+
+# ------------------------------------------------------------------ the chosen length
+
+
+def scripted_candidates(monkeypatch, shares: dict[tuple[float, int], list[float]]) -> list:
+    """Replace the trained candidates by fits with the given shares per (λ, epochs).
+
+    Two shares [a, b] stand for [a, b, b, b] (k is 1 where a > b); four are taken as they are.
+    Returns the list of (λ, epochs) the search asked for, in order.
+    """
+    import manifold_cae.lam_search as ls
+
+    asked = []
+
+    def candidate(X, config, lam, epochs, disp, n_dirs):
+        asked.append((lam, epochs))
+        given = shares[lam, epochs]
+        return TangentFit(np.array(given if len(given) == n_dirs else given + given[1:] * 2), 4)
+
+    monkeypatch.setattr(ls, "_candidate", candidate)
+    return asked
+
+
+def searched(config=None) -> LamSearchResult:
+    ds, config = small_run() if config is None else (mc.load_dataset(SPEC, seed=0), config)
+    train_idx, held_idx = split(ds, config.training)
+    return search_lam(ds.X[train_idx], ds.X[held_idx], config, search=SMALL)
+
+
+def test_a_first_round_run_that_scores_better_is_chosen_with_its_length(monkeypatch):
+    # k is 1 in both rounds (the largest drop in lifts is after the first tangent)
+    scripted_candidates(monkeypatch, {
+        (0.01, 1): [0.50, 0.01], (1.0, 1): [0.80, 0.01], (100.0, 1): [0.60, 0.01],
+        (1.0, 5): [0.70, 0.01], (100.0, 5): [0.75, 0.01],
+    })  # fmt: skip
+    result = searched()
+    assert [r.k for r in result.rounds] == [1, 1]
+    assert result.rounds[1].lams == (1.0, 100.0)  # the full round alone would choose 100
+    assert (result.chosen, result.epochs, result.chosen_epochs) == (1.0, 1, 1)
+    assert result.rescored == pytest.approx((0.5, 0.2, 0.4))
+    assert "for 1 epochs: its first-round run scored better than every 5-epoch one" in (
+        result.report()
+    )
+    assert "<- chosen (1 ep)" in result.table()
+    assert LamSearchResult.from_dict(json.loads(json.dumps(result.to_dict()))) == result
+
+
+def test_a_tie_keeps_the_full_length(monkeypatch):
+    scripted_candidates(monkeypatch, {
+        (0.01, 1): [0.50, 0.01], (1.0, 1): [0.75, 0.01], (100.0, 1): [0.60, 0.01],
+        (1.0, 5): [0.70, 0.01], (100.0, 5): [0.75, 0.01],
+    })  # fmt: skip
+    result = searched()
+    assert (result.chosen, result.epochs, result.chosen_epochs) == (100.0, 5, 5)
+    assert "<- chosen\n" in result.table() + "\n" and "first-round" not in result.report()
+
+
+def test_the_first_round_is_compared_at_the_last_rounds_k(monkeypatch):
+    """Round 1 estimates k=1, round 2 k=2: the choice compares both rounds at k=2."""
+    scripted_candidates(monkeypatch, {
+        (0.01, 1): [0.90, 0.001], (1.0, 1): [0.30, 0.65, 0.001, 0.001], (100.0, 1): [0.40, 0.001],
+        (0.01, 5): [0.5, 0.40, 1e-4, 1e-4], (100.0, 5): [0.45, 0.44, 1e-3, 1e-3],
+    })  # fmt: skip
+    result = searched()
+    assert [r.k for r in result.rounds] == [1, 2]
+    assert result.rounds[1].lams == (0.01, 100.0)  # at k=1, λ 1 was dropped
+    # at k=2, λ 1's first-round run misses 0.05, less than the full runs' 0.10 and 0.11
+    assert (result.chosen, result.chosen_epochs) == (1.0, 1)
+    assert result.rescored == pytest.approx((0.099, 0.05, 0.599))
+    assert result.rounds[1].missed == pytest.approx((0.10, 0.11))
+    assert "at k=2 (1 ep)" in result.table()
+
+
+def test_a_run_trains_for_the_chosen_length_and_resumes_as_it(tmp_path, monkeypatch):
+    scripted_candidates(monkeypatch, {
+        (0.01, 1): [0.50, 0.01], (1.0, 1): [0.80, 0.01], (100.0, 1): [0.60, 0.01],
+        (1.0, 5): [0.70, 0.01], (100.0, 5): [0.75, 0.01],
+    })  # fmt: skip
+    ds, config = small_run()
+    run = tmp_path / "run"
+    auto = mc.train_dataset(ds, config, out_dir=run, search=SMALL)
+    assert auto.config.training.epochs == 1 and auto.config.objective.lam == 1.0
+    assert load_checkpoint(run).epoch == 1 and len(auto.history) == 1
+    _, fixed = small_run(lam=1.0, epochs=1)  # the same run as a fixed λ and length
+    for a, b in zip(auto.model.parameters(), mc.train_dataset(ds, fixed).model.parameters(),
+                    strict=True):  # fmt: skip
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    again = mc.train_dataset(ds, config, out_dir=run, resume=True, search=SMALL)
+    assert len(again.history) == 1 and again.config == auto.config  # the same length: done
+    _, longer = small_run(epochs=3)  # another length asked for: the chosen λ trains on
+    on = mc.train_dataset(ds, longer, out_dir=run, resume=True, search=SMALL)
+    assert load_checkpoint(run).epoch == 3 and len(on.history) == 3
+    assert on.config.objective.lam == 1.0
+
+
+def test_a_record_saved_before_the_length_choice_keeps_its_full_length():
+    ds, config = small_run()
+    train_idx, held_idx = split(ds, config.training)
+    record = search_lam(ds.X[train_idx], ds.X[held_idx], config, search=SMALL).to_dict()
+    old = {k: v for k, v in record.items() if k not in ("epochs", "rescored")}
+    result = LamSearchResult.from_dict(old)
+    assert result.epochs is None and result.chosen_epochs == result.full_epochs == 5
+    assert result.to_dict() == old  # so runs saved before it still resume
+    assert mc.lam_search.with_search(config, result).training.epochs == 5

@@ -222,7 +222,8 @@ def test_a_crash_anywhere_in_a_save_resumes_from_the_last_complete_epoch(
 
 
 def test_cli_says_where_a_resumed_run_started(tmp_path):
-    args = ["train", "--data", "circle:n_samples=40", "--hidden", "3", "--out", str(tmp_path)]
+    args = ["train", "--data", "circle:n_samples=40", "--hidden", "3", "--out", str(tmp_path),
+            "--lam", "1"]  # fmt: skip
     assert CliRunner().invoke(main, [*args, "--epochs", "2"]).exit_code == 0
     result = CliRunner().invoke(main, [*args, "--epochs", "3", "--resume"])
     assert result.exit_code == 0, result.output
