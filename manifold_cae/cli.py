@@ -296,7 +296,12 @@ def datasets_cmd() -> None:
 @_per_layer_option(TrainConfig, "epochs", _epochs_value, "INT|auto")
 @_per_layer_option(TrainConfig, "lr")
 @_config_option("[model], [objective] and [training] tables")
-@click.option("--resume", is_flag=True, help="Continue the run in --out up to --epochs.")
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Continue the run in --out up to --epochs (a run whose "
+    "λ search chose a shorter length keeps it unless --epochs names another).",
+)
 @click.option("--overwrite", is_flag=True, help="Replace a run already in --out.")
 @_quiet_option
 @click.pass_context

@@ -105,7 +105,8 @@ class StudyConfig:
     ``objective.noise``. The data (sample and split, ``training.data_seed``) stay
     the same for every seed unless ``vary_data``. ``lam=("auto",)``, or ``lam=None`` with
     ``objective.lam`` "auto" (the default), chooses λ for each contractive run on its
-    held-out split (:mod:`manifold_cae.lam_search`); stacks take 0.1 a layer.
+    held-out split (:mod:`manifold_cae.lam_search`; λ only, not the training length, so
+    that every model trains for the same epochs); stacks take 0.1 a layer.
     """
 
     data: str

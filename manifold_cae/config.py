@@ -303,7 +303,8 @@ class ObjectiveConfig:
         'Weight of the contractive penalty (cae, cae-h, rcae; ae and dae have none), or "auto":'
         " chosen by a seeded search on a log grid, scored on the held-out split (a fifth of "
         "the training rows with --held-out 0), about 5.8 trainings in all; recorded in the "
-        "run. Stacked layers take 0.1 each for auto.",
+        "run. In train it also chooses the length: a fifth of --epochs where that scores "
+        "better (compare keeps --epochs). Stacked layers take 0.1 each for auto.",
     )
     noise: float = _opt(
         0.3, "DAE corruption: Gaussian std, or drop probability for masking/salt-pepper."
@@ -347,7 +348,8 @@ class TrainConfig:
     epochs: int | str = _opt(
         EPOCHS_AUTO,
         "Passes over the training data, or auto: enough passes for 4,000 gradient steps, "
-        "but at least 50 and at most 500 (1,000 rows at batch 128: 500; 60,000: 50).",
+        "but at least 50 and at most 500 (1,000 rows at batch 128: 500; 60,000: 50). With "
+        "--lam auto, train may stop at a fifth of it (see --lam).",
     )
     batch_size: int = _opt(128, "Examples per gradient step.")
     lr: float = _opt(1e-2, "Learning rate.")
@@ -430,8 +432,8 @@ class AnalysisConfig:
     threshold: float = _opt(1.0, "Count singular values above this.")
     dimension_method: str = _opt(
         "log-gap",
-        "How the local dimension is read off each spectrum: the largest drop in log sigma, or "
-        "the count of sigma above 0.1 sigma_1.",
+        "How the local dimension is read off each spectrum: the largest drop in log sigma "
+        "(sigma below 1e-3 sigma_1 counts as 0), or the count of sigma above 0.1 sigma_1.",
         choices=("log-gap", "relative"),
     )
     store_points: int = _opt(200, "Points whose full spectra and tangents go to spectra.npz.")

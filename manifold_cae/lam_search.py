@@ -328,17 +328,21 @@ class LamSearchResult:
         return "\n".join(lines)
 
 
-def with_search(config: RunConfig, result: LamSearchResult) -> RunConfig:
+def with_search(
+    config: RunConfig, result: LamSearchResult, *, planned: int | None = None
+) -> RunConfig:
     """``config`` with the chosen λ and the search recorded in ``data["lam_search"]``.
 
-    The chosen length replaces ``epochs`` when ``config`` asks for the length the search
-    was made for; another number (a resume asked to train on) is kept. ``epochs`` must be
-    a number (:func:`~manifold_cae.config.resolve_epochs`).
+    Where ``config`` asks for the length the search was made for, ``epochs`` becomes the
+    chosen length, or ``planned`` (a resumed run's own plan: the chosen length, or what a
+    resume with another ``--epochs`` extended it to); another number is kept (a resume
+    asked to train on). ``epochs`` must be a number (:func:`~manifold_cae.config.resolve_epochs`).
     """
     objective = replace(config.objective, lam=result.chosen)
     training = config.training
     if training.epochs == result.full_epochs:
-        training = replace(training, epochs=result.chosen_epochs)
+        epochs = result.chosen_epochs if planned is None else planned
+        training = replace(training, epochs=epochs)
     data = {**config.data, RECORD_KEY: result.to_dict()}
     return replace(config, objective=objective, training=training, data=data)
 
@@ -394,6 +398,7 @@ def search_lam(
     *,
     search: LamSearchConfig | None = None,
     log: Log | None = None,
+    choose_length: bool = True,
 ) -> LamSearchResult:
     """Choose λ for ``config`` by the criterion on ``X_held`` (module docstring).
 
@@ -405,6 +410,9 @@ def search_lam(
             (seed included) is each candidate's.
         search: grid and criterion settings [default: :class:`LamSearchConfig`()].
         log: called with one line per candidate.
+        choose_length: let a first-round run win with its shorter length (module
+            docstring); False keeps the run's epochs (``compare``: every model of a study
+            trains for the same epochs), and the result's ``epochs`` is None.
 
     Returns:
         :class:`LamSearchResult`; the same for the same arguments (CPU).
@@ -453,8 +461,8 @@ def search_lam(
         ranked = sorted(alive, key=lambda lam: math.inf if missed[lam] is None else missed[lam])
         alive = [lam for lam in alive if lam in ranked[:keep]]
     source = "given" if search.k is not None else "estimated"
-    chosen, epochs, rescored = ranked[0], tcfg.epochs, None
-    if len(rounds) > 1:  # the first round's runs, scored at the last round's k, may win
+    chosen, epochs, rescored = ranked[0], tcfg.epochs if choose_length else None, None
+    if choose_length and len(rounds) > 1:  # the first round, rescored at the last k, may win
         k, best = rounds[-1].k, rounds[-1].missed[rounds[-1].lams.index(chosen)]
         first = every_round[0]
         rescored = tuple(None if first[lam] is None else first[lam].missed(k) for lam in first)
@@ -490,8 +498,12 @@ def resolve_lam(
     saved: RunConfig | None = None,
     search: LamSearchConfig | None = None,
     log: Log | None = None,
+    choose_length: bool = True,
 ) -> RunConfig:
     """``config`` with ``lam="auto"`` made concrete (any other config is returned as is).
+
+    ``training.epochs`` becomes a number, and the search's chosen length where the run
+    asks for the length the search was made for (:func:`with_search`).
 
     Args:
         X, X_held: training and held-out data, as for :func:`search_lam`.
@@ -501,6 +513,7 @@ def resolve_lam(
         search: the search settings; with ``saved``, they must be the ones it used
             [default: ``saved``'s, else :class:`LamSearchConfig`()].
         log: called with progress lines.
+        choose_length: as for :func:`search_lam` (a new search only).
 
     Raises:
         CheckpointError: ``saved`` did not choose its λ automatically, or with other settings.
@@ -510,7 +523,8 @@ def resolve_lam(
     check_searchable(config)
     config = replace(config, training=resolve_epochs(config.training, X.shape[0]))  # the run's
     if saved is None:
-        return with_search(config, search_lam(X, X_held, config, search=search, log=log))
+        result = search_lam(X, X_held, config, search=search, log=log, choose_length=choose_length)
+        return with_search(config, result)
     record = search_of(saved)
     if record is None:
         raise CheckpointError(
@@ -523,6 +537,13 @@ def resolve_lam(
             f"the run being continued chose its λ with other search settings "
             f"({record.settings} vs {search}); continue it with those, or start afresh"
         )
+    resolved = with_search(config, record, planned=saved.training.epochs)
     if log is not None:
         log(f"λ was chosen automatically when the run started: lam={record.chosen:g}")
-    return with_search(config, record)
+        if resolved.training.epochs != config.training.epochs:
+            log(
+                f"the run plans {resolved.training.epochs} epochs, not the "
+                f"{config.training.epochs} its λ search was made for (the search chose "
+                f"{record.chosen_epochs}); give --epochs another number to train on"
+            )
+    return resolved

@@ -184,7 +184,9 @@ def resolve_run_lam(ds: Dataset, config: RunConfig, run_dir: str | Path) -> RunC
     """``config`` with ``lam="auto"`` made concrete for ``run_dir`` (what a study trains).
 
     The choice recorded in ``run_dir``'s checkpoint if there is one, else a new search on
-    ``ds``'s held-out split; any other config is returned as is.
+    ``ds``'s held-out split; any other config is returned as is. The search chooses λ
+    only, not the length (``choose_length=False``): every model of a study trains for the
+    same epochs.
     """
     if config.objective.lam != LAM_AUTO or not config.objective.info.contractive:
         return config
@@ -197,7 +199,7 @@ def resolve_run_lam(ds: Dataset, config: RunConfig, run_dir: str | Path) -> RunC
     path = Path(run_dir) / MODEL_FILE
     saved = load_checkpoint(run_dir).config if path.exists() else None
     X, held = rows_of(ds.X, train_idx), rows_of(ds.X, held_idx) if len(held_idx) else None
-    return resolve_lam(X, held, config, saved=saved)
+    return resolve_lam(X, held, config, saved=saved, choose_length=False)
 
 
 def continue_run(

@@ -400,13 +400,19 @@ def test_local_dimension_of_synthetic_spectra(method):
 
 
 def test_local_dimension_reads_rounding_below_the_resolution_as_zero():
-    """The drops among singular values below 1e-3 sigma_1 are rounding, not structure."""
-    from manifold_cae.analysis.dimension import RESOLUTION, local_dimension
+    """The drops among singular values below 3 sqrt(eps) sigma_1 are rounding, not structure."""
+    from manifold_cae.analysis.dimension import local_dimension, resolution
 
+    assert resolution(torch.float32) == pytest.approx(1.04e-3, rel=0.01)
+    assert resolution(torch.float64) == pytest.approx(4.47e-8, rel=0.01)
     sigma = torch.tensor([[1.0, 0.6, 0.3, 2e-4, 1e-7, 1e-12], [3.0, 2.0, 1e-5, 0.0, 0.0, 0.0]])
     assert local_dimension(sigma).tolist() == [3, 2]
-    just_above = torch.tensor([[1.0, 0.5, 3 * RESOLUTION, 1e-9]])  # kept: above the floor
+    just_above = torch.tensor([[1.0, 0.5, 3e-3, 1e-9]])  # kept: above the float32 floor
     assert local_dimension(just_above).tolist() == [2]  # 0.5 -> 3e-3 is the largest drop left
+    # float64 resolves far smaller values: these kept directions sit at 2 % of sigma_1
+    small = torch.tensor([[1.0, 0.02, 0.015, 1e-6, 1e-7]], dtype=torch.float64)
+    assert local_dimension(small).tolist() == [3]
+    assert local_dimension(small.float()).tolist() == [1]  # float32 cannot tell 1e-6 from 0
 
 
 def test_local_dimension_of_a_float32_rank_deficient_encoder():

@@ -22,7 +22,7 @@ from manifold_cae import (
     search_of,
 )
 from manifold_cae.cli import main
-from manifold_cae.compare import StudyConfig
+from manifold_cae.compare import StudyConfig, run_study
 from manifold_cae.config import ArchitectureConfig, ModelConfig, TrainConfig
 from manifold_cae.config_files import load_toml
 from manifold_cae.lam_search import (
@@ -575,6 +575,33 @@ def test_a_run_trains_for_the_chosen_length_and_resumes_as_it(tmp_path, monkeypa
     on = mc.train_dataset(ds, longer, out_dir=run, resume=True, search=SMALL)
     assert load_checkpoint(run).epoch == 3 and len(on.history) == 3
     assert on.config.objective.lam == 1.0
+    lines = []  # the first command again: the run's own plan (3), not refused below it
+    same = mc.train_dataset(ds, config, out_dir=run, resume=True, search=SMALL, log=lines.append)
+    assert load_checkpoint(run).epoch == 3 and same.config.training.epochs == 3
+    assert any("the run plans 3 epochs, not the 5 its λ search was made for" in ln
+               for ln in lines)  # fmt: skip
+
+
+def test_compare_keeps_the_studys_epochs(tmp_path, monkeypatch):
+    """A study's models train for the same epochs: its search chooses λ only."""
+    shares = {(lam, e): [0.5, 0.01] for lam in DEFAULT_GRID for e in (1, 5)}  # the study's grid
+    shares.update({(1.0, 1): [0.80, 0.01], (100.0, 1): [0.60, 0.01], (1.0, 5): [0.70, 0.01],
+                   (100.0, 5): [0.75, 0.01]})  # fmt: skip
+    scripted_candidates(monkeypatch, shares)
+    ds, config = small_run()
+    train_idx, held_idx = split(ds, config.training)
+    fixed = search_lam(ds.X[train_idx], ds.X[held_idx], config, search=SMALL, choose_length=False)
+    assert fixed.epochs is None and fixed.rescored is None and fixed.chosen_epochs == 5
+    assert fixed.chosen == 100.0  # the full round's best, though λ 1 at 1 epoch scored better
+    study = StudyConfig(
+        data=SPEC, architecture=ArchitectureConfig(hidden=(8,)), models=("ae", "cae"), seeds=(0,),
+        training=TrainConfig(epochs=5, batch_size=64),
+        analysis=mc.AnalysisConfig(points=10, store_points=2, contraction_points=4, n_radii=2),
+    )  # fmt: skip
+    result = run_study(study, tmp_path / "s")
+    assert [r["epochs"] for r in result.rows] == [5, 5]
+    saved = load_checkpoint(tmp_path / "s" / "runs" / "cae-s0")
+    assert saved.epoch == 5 and search_of(saved.config).epochs is None
 
 
 def test_a_record_saved_before_the_length_choice_keeps_its_full_length():

@@ -152,6 +152,20 @@ def test_tangent_field_2d_skips_nan_and_projects(dirs):
         plot_tangent_field(ax, np.full_like(X, np.nan), T, S)
 
 
+def test_tangent_field_projects_fewer_points_than_axes():
+    """Two stored points in R^4 on a 3-D axes: the projection still has three axes."""
+    rng = np.random.default_rng(0)
+    X, T, S = rng.normal(size=(2, 4)), rng.normal(size=(2, 1, 4)), np.ones((2, 1))
+    fig = _fig()
+    ax = fig.add_subplot(projection="3d")
+    scatter, *quivers = plot_tangent_field(ax, X, T, S)
+    assert len(scatter.get_offsets()) == 2
+    assert "projected" in ax.get_title()
+    assert [q.get_gid() for q in quivers] == ["tangent-1"]
+    _render(fig)
+    assert len(quivers[0].get_segments()) == 3 * 2  # a shaft and two head strokes per point
+
+
 # ------------------------------------------------------------- spectra, counts
 
 

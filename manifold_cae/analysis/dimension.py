@@ -8,12 +8,12 @@ the spectrum instead, so they do not change when it is scaled:
   log scale, log sigma_i - log sigma_{i+1}; the dimension is the i before it.
   A CAE that has found a d-dimensional manifold keeps d directions and
   flattens the rest, which is exactly such a drop. Singular values below
-  ``RESOLUTION`` * sigma_1 are read as that floor, i.e. as zero: the float32
-  Gram route that computes the spectra resolves sigma only to about
-  sqrt(eps) * sigma_1 = 3.5e-4 sigma_1, so the drops among them are rounding.
-  Without the floor, a model of data in a 12-dimensional subspace of R^36
-  (BenchmarkManifolds' M6) had its largest drop between two rounding errors,
-  at 29 directions; with it, the drop is the one at 12.
+  :func:`resolution` * sigma_1 are read as that floor, i.e. as zero: the Gram
+  route that computes the spectra resolves sigma only to about
+  sqrt(eps) * sigma_1 (3.5e-4 sigma_1 in float32), so the drops among them are
+  rounding. Without the floor, a float32 model of data in a 12-dimensional
+  subspace of R^36 (BenchmarkManifolds' M6) had its largest drop between two
+  rounding errors, at 29 directions; with it, the drop is the one at 12.
 - ``relative``: the count of singular values above ``RELATIVE_CUT`` * sigma_1.
 """
 
@@ -27,15 +27,23 @@ from torch import Tensor
 DimensionMethod = Literal["log-gap", "relative"]
 DIMENSION_METHODS: tuple[str, ...] = ("log-gap", "relative")
 RELATIVE_CUT = 0.1  # "relative": a direction counts if sigma > 0.1 sigma_1
-RESOLUTION = 1e-3  # "log-gap": sigma below 1e-3 sigma_1 counts as zero (module docstring)
 _FLOOR = 1e-30  # an all-zero spectrum: the floor of the floor (log of 0)
+
+
+def resolution(dtype: torch.dtype) -> float:
+    """The share of sigma_1 below which "log-gap" reads a singular value as zero.
+
+    3 sqrt(eps) of the spectrum's dtype: 1.0e-3 for float32, 4.5e-8 for float64.
+    """
+    return 3.0 * torch.finfo(dtype).eps ** 0.5
 
 
 def local_dimension(sigma: Tensor, method: DimensionMethod = "log-gap") -> Tensor:
     """The dimension each spectrum suggests.
 
     Args:
-        sigma: (n_samples, r) singular values, descending, r >= 1.
+        sigma: (n_samples, r) singular values, descending, r >= 1, in the dtype they
+            were computed in (it sets the resolution).
         method: ``log-gap`` or ``relative`` (module docstring).
 
     Returns:
@@ -47,7 +55,8 @@ def local_dimension(sigma: Tensor, method: DimensionMethod = "log-gap") -> Tenso
         raise ValueError(f"method must be one of {', '.join(DIMENSION_METHODS)}; got {method!r}")
     if sigma.shape[1] == 1:
         return torch.ones(sigma.shape[0], dtype=torch.int64, device=sigma.device)
+    cut = resolution(sigma.dtype)
     sigma = sigma.double()
-    floor = (RESOLUTION * sigma[:, :1]).clamp_min(_FLOOR)
+    floor = (cut * sigma[:, :1]).clamp_min(_FLOOR)
     logs = torch.maximum(sigma, floor).log()
     return (logs[:, :-1] - logs[:, 1:]).argmax(dim=1) + 1

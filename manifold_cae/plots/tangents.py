@@ -201,7 +201,8 @@ def _to_axes(f: _Field, dims: int) -> _Field:
     d = f.X.shape[1]
     if d > dims:
         mean = f.X.mean(axis=0)
-        _, sv, vt = np.linalg.svd(f.X - mean, full_matrices=False)
+        # fewer points than dims: the full V, so that there are dims directions to project on
+        _, sv, vt = np.linalg.svd(f.X - mean, full_matrices=len(f.X) < dims)
         P = vt[:dims]  # (dims, d); sign: largest entry positive, so reruns agree
         P = P * np.where(P[np.arange(dims), np.abs(P).argmax(axis=1)] < 0, -1.0, 1.0)[:, None]
         explained = float((sv[:dims] ** 2).sum() / max((sv**2).sum(), 1e-300))
