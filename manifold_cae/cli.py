@@ -3,7 +3,8 @@
 Each subcommand parses its options, builds the frozen configs, calls the
 library and reports where it wrote its outputs. The options of the configs
 are generated from the dataclass fields in :mod:`manifold_cae.config` (flag,
-type, default, help), so nothing is declared twice. The toolkit's own errors
+type, default, help; :mod:`manifold_cae.cli_options`), so nothing is
+declared twice. The toolkit's own errors
 (bad data, bad checkpoints, divergence) become one-line messages, not
 tracebacks. Torch is imported inside the commands only, so ``--help`` is quick.
 """
@@ -11,252 +12,35 @@ tracebacks. Torch is imported inside the commands only, so ``--help`` is quick.
 from __future__ import annotations
 
 import dataclasses
-import functools
-import typing
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
 from manifold_cae._version import __version__
+from manifold_cae.cli_options import (
+    Decorator,
+    config_option,
+    configs,
+    csv_values,
+    data_option,
+    epochs_value,
+    friendly_errors,
+    lam_value,
+    options,
+    out_option,
+    per_layer_option,
+    quiet_option,
+    refuse_unused,
+)
 from manifold_cae.config import (
-    EPOCHS_AUTO,
-    LAM_AUTO,
-    OBJECTIVE_KINDS,
     AnalysisConfig,
     ArchitectureConfig,
     ObjectiveConfig,
     TrainConfig,
-    choices_of,
-    flag_name,
-    type_hints,
 )
-from manifold_cae.config_files import SECTIONS, build, load_toml, merge
-from manifold_cae.errors import ConfigError, ManifoldCAEError
-
-Decorator = Callable[[Any], Any]
-
-
-def _friendly_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn option errors into usage errors and the toolkit's errors into clean messages."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except ConfigError as e:
-            raise click.UsageError(str(e)) from e
-        except ManifoldCAEError as e:
-            raise click.ClickException(str(e)) from e
-
-    return wrapper
-
-
-def _csv(kind: type, *, unique: bool = False) -> Callable[..., tuple[Any, ...] | None]:
-    """A callback parsing ``a,b,c`` into a tuple of ``kind`` (refusing repeats if ``unique``)."""
-
-    def parse(_ctx: click.Context, _param: click.Parameter, value: Any) -> tuple[Any, ...] | None:
-        if value is None or isinstance(value, tuple):
-            return value
-        try:
-            items = tuple(kind(v.strip()) for v in str(value).split(",") if v.strip())
-        except ValueError:
-            raise click.BadParameter(f"expected a comma-separated list; got {value!r}") from None
-        if not items:
-            raise click.BadParameter(f"expected one or more values; got {value!r}")
-        repeated = sorted({str(v) for v in items if items.count(v) > 1})
-        if unique and repeated:
-            raise click.BadParameter(
-                f"{', '.join(repeated)} given more than once in {value!r}; list each value once"
-            )
-        return items
-
-    return parse
-
-
-def _or_auto(kind: type, expected: str, auto: str) -> Callable[[str], Any]:
-    """A parser of one option value: ``kind`` (``float``, ``int``) or the word ``auto``."""
-
-    def parse(text: str) -> Any:
-        if text.strip() == auto:
-            return auto
-        try:
-            return kind(text)
-        except ValueError:
-            raise click.BadParameter(f'expected {expected} or "{auto}"; got {text!r}') from None
-
-    return parse
-
-
-_lam_value = _or_auto(float, "a number >= 0", LAM_AUTO)  # chosen on the held-out split
-_epochs_value = _or_auto(int, "a whole number >= 1", EPOCHS_AUTO)  # 4,000 gradient steps
-
-
-class _EpochsType(click.ParamType):
-    """``--epochs`` where it takes one value (``compare``): a whole number or "auto"."""
-
-    name = "INT|auto"
-
-    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
-        return self.name
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        return value if isinstance(value, int) else _epochs_value(str(value))
-
-
-def _int_list(ctx: click.Context, param: click.Parameter, value: Any) -> tuple[int, ...] | None:
-    sizes = _csv(int)(ctx, param, value)
-    if sizes is not None and min(sizes) < 1:
-        raise click.BadParameter(f"expected one or more sizes >= 1 such as 1000,500; got {value!r}")
-    return sizes
-
-
-def _nonempty(_ctx: click.Context, param: click.Parameter, value: Any) -> Any:
-    if value is not None and not str(value).strip():
-        raise click.BadParameter("must not be empty")
-    return Path(value) if isinstance(param.type, click.Path) and value is not None else value
-
-
-def _field_option(cls: type, f: dataclasses.Field) -> Decorator:
-    """The click option of one config field: flag, type, default and help from the field."""
-    hint = type_hints(cls)[f.name]
-    kw: dict[str, Any] = {"default": f.default, "help": f.metadata["help"]}
-    kw["show_default"] = f.default is not None
-    allowed = choices_of(f)
-    if hint is bool and "/" not in flag_name(f):
-        kw.update(is_flag=True, flag_value=not f.default, show_default=False)
-    elif tuple in map(typing.get_origin, (hint, *typing.get_args(hint))):  # also tuple | None
-        default = None if f.default is None else ",".join(map(str, f.default))
-        kw.update(callback=_int_list, default=default, metavar="SIZES")
-    elif allowed is not None:
-        kw["type"] = click.Choice(allowed)
-    elif f.name == "epochs":  # a number or "auto"
-        kw["type"] = _EpochsType()
-    elif hint is not bool:
-        kw["type"] = next(h for h in typing.get_args(hint) or (hint,) if h is not type(None))
-    return click.option(flag_name(f), f.name, **kw)
-
-
-def _per_layer_option(
-    cls: type, name: str, kind: Callable[[str], Any] | None = None, metavar: str | None = None
-) -> Decorator:
-    """A field's option that also takes one value per stacked layer (``--lam 0.5,0.1``).
-
-    One value parses to the field's type (or by ``kind``), as the plain option would;
-    several to a tuple.
-    """
-    f = next(f for f in dataclasses.fields(cls) if f.name == name)
-    kind = kind or type_hints(cls)[name]
-    metavar = metavar or kind.__name__.upper()
-
-    def parse(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
-        values = _csv(kind)(ctx, param, value)
-        return values[0] if values is not None and len(values) == 1 else values
-
-    example = {"epochs": "20,10", "lr": "0.01,0.001"}.get(name, "0.5,0.1")
-    help = f"{f.metadata['help']} With --stacked: one value per layer, e.g. {example}."
-    return click.option(flag_name(f), name, type=str, default=str(f.default), callback=parse,
-                        show_default=True, metavar=metavar, help=help)  # fmt: skip
-
-
-def _options(cls: type, *, skip: Iterable[str] = ()) -> Decorator:
-    """One option per field of config class ``cls`` (except ``skip``), in field order."""
-    fields = [f for f in dataclasses.fields(cls) if f.name not in set(skip)]
-
-    def apply(fn: Any) -> Any:
-        for f in reversed(fields):
-            fn = _field_option(cls, f)(fn)
-        return fn
-
-    return apply
-
-
-def _configs(
-    ctx: click.Context, params: dict[str, Any], config_file: Path | None, sections: tuple[str, ...]
-) -> list[Any]:
-    """One config per section: dataclass defaults < the TOML file < flags given."""
-    given = {
-        s: {
-            f.name: params[f.name]
-            for f in dataclasses.fields(SECTIONS[s])
-            if f.name in params
-            and ctx.get_parameter_source(f.name) is not click.core.ParameterSource.DEFAULT
-        }
-        for s in sections
-    }
-    from_file = load_toml(config_file, sections) if config_file else {}
-    values = merge(from_file, given)
-    configs = []
-    for s in sections:
-        try:
-            configs.append(build(values, s))
-        except ConfigError as e:
-            if from_file.get(s) and _builds(given, s):  # the file's values, not the flags'
-                raise ConfigError(f"{config_file}: [{s}] {e}") from None
-            raise
-    return configs
-
-
-def _builds(values: dict[str, dict[str, Any]], section: str) -> bool:
-    try:
-        build(values, section)
-    except ConfigError:
-        return False
-    return True
-
-
-def _given(ctx: click.Context, names: Iterable[str]) -> list[str]:
-    """The options among ``names`` typed on the command line (not left at their default)."""
-    default = click.core.ParameterSource.DEFAULT
-    return [n for n in names if ctx.get_parameter_source(n) not in (None, default)]
-
-
-# The objective options each kind reads, by the flag of ObjectiveKindInfo that says so.
-_USED_WHEN = {
-    "lam": "contractive", "penalty": "contractive", "noise": "denoising", "corruption": "denoising",
-    "gamma": "hessian", "n_corrupt": "hessian", "hessian_sigma": "hessian",
-}  # fmt: skip
-
-
-def _refuse_unused(ctx: click.Context, objective: ObjectiveConfig) -> None:
-    """Refuse options the chosen objective would ignore, naming the models that read them."""
-    unused = [n for n in _given(ctx, _USED_WHEN) if not getattr(objective.info, _USED_WHEN[n])]
-    if unused:
-        users = {
-            n: ", ".join(k for k, i in OBJECTIVE_KINDS.items() if getattr(i, _USED_WHEN[n]))
-            for n in unused
-        }
-        flags = ", ".join(f"--{n.replace('_', '-')} (read by {users[n]})" for n in unused)
-        raise ConfigError(
-            f"--model {objective.kind} ignores {flags}; drop them or choose a model that reads them"
-        )
-
-
-def _path_option(flag: str, name: str, help: str, **kw: Any) -> Decorator:
-    """--out / --data style options: an empty value is a usage error, not the cwd."""
-    return click.option(flag, name, callback=_nonempty, help=help, **kw)
-
-
-def _out_option(help: str, **kw: Any) -> Decorator:
-    kw.setdefault("required", True)
-    return _path_option("--out", "out_dir", help, type=click.Path(file_okay=False), **kw)
-
-
-def _data_option(help: str) -> Decorator:
-    return _path_option("--data", "data_spec", help, required=True, metavar="SPEC")
-
-
-def _config_option(sections: str) -> Decorator:
-    return click.option(
-        "--config",
-        "config_file",
-        type=click.Path(dir_okay=False, exists=True, path_type=Path),
-        help=f"TOML file with {sections}; flags override it.",
-    )
-
-
-_quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress display.")
+from manifold_cae.errors import ConfigError
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -287,15 +71,15 @@ def datasets_cmd() -> None:
 
 
 @main.command("train")
-@_data_option("Data set: a name from 'manifold-cae datasets', mnist:DIR, or a .npy/.csv/.npz file.")
-@_out_option("Run directory for model.safetensors (the checkpoint) and history.json.")
-@_options(ObjectiveConfig, skip=("lam",))
-@_per_layer_option(ObjectiveConfig, "lam", _lam_value, "FLOAT|auto")
-@_options(ArchitectureConfig)
-@_options(TrainConfig, skip=("epochs", "lr"))
-@_per_layer_option(TrainConfig, "epochs", _epochs_value, "INT|auto")
-@_per_layer_option(TrainConfig, "lr")
-@_config_option("[model], [objective] and [training] tables")
+@data_option("Data set: a name from 'manifold-cae datasets', mnist:DIR, or a .npy/.csv/.npz file.")
+@out_option("Run directory for model.safetensors (the checkpoint) and history.json.")
+@options(ObjectiveConfig, skip=("lam",))
+@per_layer_option(ObjectiveConfig, "lam", lam_value, "FLOAT|auto")
+@options(ArchitectureConfig)
+@options(TrainConfig, skip=("epochs", "lr"))
+@per_layer_option(TrainConfig, "epochs", epochs_value, "INT|auto")
+@per_layer_option(TrainConfig, "lr")
+@config_option("[model], [objective] and [training] tables")
 @click.option(
     "--resume",
     is_flag=True,
@@ -303,9 +87,9 @@ def datasets_cmd() -> None:
     "λ search chose a shorter length keeps it unless --epochs names another).",
 )
 @click.option("--overwrite", is_flag=True, help="Replace a run already in --out.")
-@_quiet_option
+@quiet_option
 @click.pass_context
-@_friendly_errors
+@friendly_errors
 def train_cmd(ctx: click.Context, data_spec: str, out_dir: Path, config_file: Path | None,
               resume: bool, overwrite: bool, quiet: bool, **params: Any) -> None:  # fmt: skip
     """Train an autoencoder on --data and save it to --out.
@@ -327,10 +111,10 @@ def train_cmd(ctx: click.Context, data_spec: str, out_dir: Path, config_file: Pa
 
     per_layer = {k: params[k] for k in PER_LAYER if isinstance(params[k], tuple)}
     params.update({k: v[0] for k, v in per_layer.items()})
-    arch, objective, training = _configs(
+    arch, objective, training = configs(
         ctx, params, config_file, ("model", "objective", "training")
     )
-    _refuse_unused(ctx, objective)
+    refuse_unused(ctx, objective)
     if not training.stacked and (per_layer or training.finetune_epochs):
         given = [f"--{k}" for k in per_layer] + ["--finetune-epochs"] * bool(
             training.finetune_epochs
@@ -378,8 +162,8 @@ def train_cmd(ctx: click.Context, data_spec: str, out_dir: Path, config_file: Pa
 
 @main.command("analyze")
 @click.argument("run_dir", type=click.Path(path_type=Path))
-@_data_option("Data to analyse at (usually the --data the run was trained on).")
-@_out_option("Directory for summary.json, points.csv, spectra.npz and report.md.")
+@data_option("Data to analyse at (usually the --data the run was trained on).")
+@out_option("Directory for summary.json, points.csv, spectra.npz and report.md.")
 @click.option(
     "--split",
     "which",
@@ -388,11 +172,11 @@ def train_cmd(ctx: click.Context, data_spec: str, out_dir: Path, config_file: Pa
     show_default=True,
     help="Which rows of the data set: the run's own split is used.",
 )
-@_options(AnalysisConfig)
-@_config_option("an [analysis] table")
-@_quiet_option
+@options(AnalysisConfig)
+@config_option("an [analysis] table")
+@quiet_option
 @click.pass_context
-@_friendly_errors
+@friendly_errors
 def analyze_cmd(ctx: click.Context, run_dir: Path, data_spec: str, out_dir: Path, which: str,
                 config_file: Path | None, quiet: bool, **params: Any) -> None:  # fmt: skip
     """Analyse the encoder Jacobian of a trained run at every data point.
@@ -409,7 +193,7 @@ def analyze_cmd(ctx: click.Context, run_dir: Path, data_spec: str, out_dir: Path
     from manifold_cae import distributed
     from manifold_cae.runs import analyze_run
 
-    (config,) = _configs(ctx, params, config_file, ("analysis",))
+    (config,) = configs(ctx, params, config_file, ("analysis",))
     world = distributed.init_from_env(config.device)  # under torchrun: shard the points
     analyze_run(
         run_dir, data_spec, config=config, which=which, out_dir=out_dir,
@@ -424,20 +208,20 @@ def analyze_cmd(ctx: click.Context, run_dir: Path, data_spec: str, out_dir: Path
 
 @main.command("plot")
 @click.argument("analysis_dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
-@_out_option("Directory for the figures.")
+@out_option("Directory for the figures.")
 @click.option(
     "--format", "fmt", type=click.Choice(("png", "svg", "pdf")), default="png", show_default=True
 )
 @click.option("--dpi", type=int, default=120, show_default=True)
 @click.option(
     "--indices",
-    callback=_csv(int),
+    callback=csv_values(int),
     default=None,
     help="Data-set positions of the points for the tangent images, e.g. 3,17,42.",
 )
 @click.option(
     "--labels",
-    callback=_csv(str),
+    callback=csv_values(str),
     default=None,
     help="One label per analysis dir, e.g. cae,dae [default: the dir names].",
 )
@@ -448,7 +232,7 @@ def analyze_cmd(ctx: click.Context, run_dir: Path, data_spec: str, out_dir: Path
     show_default=True,
     help="Seeds the choice of points when --indices is not given.",
 )
-@_friendly_errors
+@friendly_errors
 def plot_cmd(analysis_dirs: tuple[Path, ...], out_dir: Path, fmt: str, dpi: int,
              indices: tuple[int, ...] | None, labels: tuple[str, ...] | None,
              seed: int) -> None:  # fmt: skip
@@ -507,25 +291,25 @@ def _study_from_options(
 
 
 def _list_option(flag: str, kind: Callable[[str], Any], help: str) -> Decorator:
-    return click.option(flag, callback=_csv(kind, unique=True), default=None, help=help)
+    return click.option(flag, callback=csv_values(kind, unique=True), default=None, help=help)
 
 
 @main.command("compare")
-@_data_option("Data set for every model.")
+@data_option("Data set for every model.")
 @_list_option(
     "--models",
     str,
     "Comma-separated: ae, dae (=dae-g), dae-g, dae-b (masking), dae-sp, cae, cae-h, rcae "
     "[default: ae,dae,cae].",
 )
-@_out_option("Study directory: runs/, analysis/, figures/, report.md, comparison.json.")
-@_options(ArchitectureConfig)
-@_options(ObjectiveConfig, skip=("kind", "corruption", "lam", "noise"))
-@_options(TrainConfig, skip=("seed",))
+@out_option("Study directory: runs/, analysis/, figures/, report.md, comparison.json.")
+@options(ArchitectureConfig)
+@options(ObjectiveConfig, skip=("kind", "corruption", "lam", "noise"))
+@options(TrainConfig, skip=("seed",))
 @_list_option("--seeds", int, "Each model is trained once per seed [default: 0,1,2].")
 @_list_option(
     "--lam",
-    _lam_value,
+    lam_value,
     "Contractive weight; several values (0.01,0.1,1) make a sweep; auto (the default): chosen "
     "for each contractive run on its held-out split.",
 )
@@ -537,9 +321,9 @@ def _list_option(flag: str, kind: Callable[[str], Any], help: str) -> Decorator:
     help="Draw the synthetic sample and the split from each seed too (default: --data-seed's "
     "data for every seed, so that seeds vary only the initialisation, order and noise).",
 )
-@_quiet_option
+@quiet_option
 @click.pass_context
-@_friendly_errors
+@friendly_errors
 def compare_cmd(ctx: click.Context, data_spec: str, out_dir: Path, points: int | None,
                 vary_data: bool, quiet: bool, models: tuple[str, ...] | None,
                 seeds: tuple[int, ...] | None, lam: tuple[float | str, ...] | None,
@@ -556,7 +340,7 @@ def compare_cmd(ctx: click.Context, data_spec: str, out_dir: Path, points: int |
     """
     from manifold_cae.compare import run_study
 
-    arch, objective, training = _configs(ctx, params, None, ("model", "objective", "training"))
+    arch, objective, training = configs(ctx, params, None, ("model", "objective", "training"))
     analysis = None if points is None else AnalysisConfig(points=points)
     study = _study_from_options(
         data_spec, arch, objective, training, analysis,
@@ -574,7 +358,7 @@ def compare_cmd(ctx: click.Context, data_spec: str, out_dir: Path, points: int |
 
 
 @main.command("demo")
-@_out_option(
+@out_option(
     "Directory for the demo's runs, figures and reports.",
     required=False,
     default="manifold-cae-demo",
@@ -587,8 +371,8 @@ def compare_cmd(ctx: click.Context, data_spec: str, out_dir: Path, points: int |
     help="Train and analyse here: auto (cuda when available), cpu, cuda or cuda:N. "
     "The README's demo numbers are from cpu.",
 )
-@_quiet_option
-@_friendly_errors
+@quiet_option
+@friendly_errors
 def demo_cmd(out_dir: Path, device: str, quiet: bool) -> None:
     """The main job: AE vs DAE vs CAE on a swiss roll, then on the 8x8 digits.
 

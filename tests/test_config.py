@@ -22,7 +22,8 @@ from manifold_cae import (
     TrainConfig,
 )
 from manifold_cae.activations import ACTIVATIONS, get_activation
-from manifold_cae.cli import _configs, main
+from manifold_cae.cli import main
+from manifold_cae.cli_options import configs
 from manifold_cae.config import (
     OBJECTIVE_KINDS,
     PENALTY_METHODS,
@@ -119,8 +120,8 @@ def test_toml_and_flags_give_the_same_config(section, f, tmp_path):
     toml = tmp_path / "c.toml"
     toml.write_text(f"[{section}]\n{f.name} = {as_toml(value)}\n")
     by_file = context(command, [*args, *extra])
-    from_flags = _configs(by_flag, by_flag.params, None, (section,))[0]
-    from_file = _configs(by_file, by_file.params, toml, (section,))[0]
+    from_flags = configs(by_flag, by_flag.params, None, (section,))[0]
+    from_file = configs(by_file, by_file.params, toml, (section,))[0]
     assert getattr(from_flags, f.name) == value
     assert from_flags == from_file
 
