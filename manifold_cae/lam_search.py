@@ -23,9 +23,16 @@ every direction) would capture everything.
 from the same displacements. The *lift* of a candidate's i-th tangent is the share of the
 displacement energy along it times n_features (1 for a random direction); k is where the
 lift drops most on a log scale between consecutive tangents, read at the candidate whose
-drop is the largest. The analysis's local dimension (the largest drop in log σ) is not
-used: on curved manifolds it counts the span the manifold curves in (2 for a circle, 3 for
-a helix), because a sigmoid encoder keeps that span.
+drop is the largest; of those k tangents, the ones whose lift is under ``CURVATURE_LIFT``
+(a tenth) of the largest are dropped. Without noise a curved neighbourhood's spread has a
+small second-order part along the curvature (a circle's neighbours bend inside its plane:
+lifts 9.97, 0.03, then 0), and the drop from that part to nothing is the largest of all, so
+the drop alone counted the span (2 for the circle, 3 for the sphere) and the criterion then
+ranked λ by how well the tangents held the span, not the tangent plane. On the built-in
+manifolds the cut changes k only without noise, and there to the true dimension (README,
+"Choosing λ automatically"). The analysis's local dimension (the largest drop in log σ) is
+not used: on curved manifolds it counts the span the manifold curves in, because a sigmoid
+encoder keeps that span.
 
 **Search**: successive halving in two rounds. Every λ of ``grid`` is trained for
 ``first_epochs`` (default: a fifth of the run's epochs); the ``keep`` best by the criterion
@@ -79,6 +86,7 @@ SCORED_ON_HELD_OUT = "the held-out split"
 SCORED_ON_TRAINING = "a fifth of the training rows, held back from the candidates (held_out is 0)"
 SEARCH_HOLD_BACK = 0.2  # with held_out 0: the share of training rows that scores the candidates
 _LIFT_FLOOR = 1e-12  # a lift below this counts as this (log of 0)
+CURVATURE_LIFT = 0.1  # of the estimated k, a tangent under 0.1 x the largest lift is dropped
 Log = Callable[[str], None]
 
 
@@ -202,11 +210,12 @@ def tangent_fit(
 
 
 def estimate_dimension(fits: Sequence[TangentFit]) -> int:
-    """k: where the lifts drop most on a log scale, at the fit whose drop is the largest.
+    """k: where the lifts drop most on a log scale, at the fit whose drop is the largest,
+    less the tangents before it whose lift is under ``CURVATURE_LIFT`` of the largest.
 
     Returns 1 when no fit has two or more directions.
     """
-    best, k = -math.inf, 1
+    best, k, at = -math.inf, 1, None
     for f in fits:
         if len(f.shares) < 2:
             continue
@@ -214,8 +223,11 @@ def estimate_dimension(fits: Sequence[TangentFit]) -> int:
         drops = logs[:-1] - logs[1:]
         i = int(np.argmax(drops))
         if drops[i] > best:
-            best, k = float(drops[i]), i + 1
-    return k
+            best, k, at = float(drops[i]), i + 1, f
+    if at is None:
+        return k
+    kept = at.lifts[:k]
+    return max(1, int((kept >= CURVATURE_LIFT * kept.max()).sum()))
 
 
 # ------------------------------------------------------------------ the search record

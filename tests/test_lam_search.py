@@ -149,6 +149,19 @@ def test_dimension_is_where_the_lifts_drop_most():
     assert estimate_dimension([TangentFit(np.array([0.4]), 3)]) == 1  # one direction only
 
 
+@pytest.mark.parametrize(
+    ("lifts", "k"),
+    [
+        ([9.97, 0.029, 1e-9, 1e-9], 1),  # circle without noise: its span is 2, its dimension 1
+        ([10.9, 9.0, 0.137, 1e-9], 2),  # sphere without noise: span 3, dimension 2
+        ([10.0, 8.0, 2.0, 1e-9], 3),  # a third direction above a tenth of the first is kept
+        ([2.8, 0.8, 0.8, 0.8], 1),  # noisy: the drop alone, unchanged
+    ],
+)
+def test_dimension_drops_curvature_directions_far_below_the_tangents(lifts, k):
+    assert estimate_dimension([TangentFit(np.array(lifts) / 10, 10)]) == k
+
+
 # ------------------------------------------------------------------ the search
 
 
