@@ -43,10 +43,14 @@ trained in memory; one that diverges ranks last. The search costs about
 ``len(grid) * first_epochs + keep * epochs`` epochs, then the chosen λ is trained as the
 run itself.
 
-**Length**: the choice is the best candidate of *both* rounds, each scored at the last
-round's k, so the search also chooses when to stop: a first-round candidate that scores
+**Length**: each finalist (a λ trained to the full length) has a first-round run too; the
+choice is the best of those runs and the full-length ones, all scored at the last round's
+k, so the search also chooses when to stop: a finalist's first-round run that scores
 strictly better than every full-length one is chosen with its shorter length, and the run
 trains for that many epochs (:attr:`LamSearchResult.epochs`); a tie keeps the full length.
+Only finalists compete: when the last round's k differs from the first's, a λ that the
+first round dropped at its own k could otherwise come back at the other (on the helix
+without noise, a λ dropped at k=1 won at k=2 with a tangent 32° off).
 The criterion ranks training lengths as the true tangent error does; a longer run fits
 more of the noise, and on the built-in manifolds at noise 0.1 the shorter run was the
 better one (README, "Choosing λ automatically").
@@ -474,11 +478,12 @@ def search_lam(
         alive = [lam for lam in alive if lam in ranked[:keep]]
     source = "given" if search.k is not None else "estimated"
     chosen, epochs, rescored = ranked[0], tcfg.epochs if choose_length else None, None
-    if choose_length and len(rounds) > 1:  # the first round, rescored at the last k, may win
-        k, best = rounds[-1].k, rounds[-1].missed[rounds[-1].lams.index(chosen)]
+    if choose_length and len(rounds) > 1:  # a finalist's first-round run, at the last k, may win
+        last = rounds[-1]
+        k, best = last.k, last.missed[last.lams.index(chosen)]
         first = every_round[0]
         rescored = tuple(None if first[lam] is None else first[lam].missed(k) for lam in first)
-        scores = [(v, lam) for v, lam in zip(rescored, first, strict=True) if v is not None]
+        scores = [(v, lam) for v, lam in zip(rescored, first, strict=True) if lam in last.lams]
         short, lam = min(scores, key=lambda t: t[0])  # ties: grid order, as ``ranked``
         if short < best:  # strictly better: a tie keeps the full length
             chosen, epochs = lam, rounds[0].epochs

@@ -553,7 +553,7 @@ def test_a_tie_keeps_the_full_length(monkeypatch):
 
 
 def test_the_first_round_is_compared_at_the_last_rounds_k(monkeypatch):
-    """Round 1 estimates k=1, round 2 k=2: the choice compares both rounds at k=2."""
+    """Round 1 estimates k=1, round 2 k=2: the finalists' runs of both rounds compete at k=2."""
     scripted_candidates(monkeypatch, {
         (0.01, 1): [0.90, 0.001], (1.0, 1): [0.30, 0.65, 0.001, 0.001], (100.0, 1): [0.40, 0.001],
         (0.01, 5): [0.5, 0.40, 1e-4, 1e-4], (100.0, 5): [0.45, 0.44, 1e-3, 1e-3],
@@ -561,8 +561,10 @@ def test_the_first_round_is_compared_at_the_last_rounds_k(monkeypatch):
     result = searched()
     assert [r.k for r in result.rounds] == [1, 2]
     assert result.rounds[1].lams == (0.01, 100.0)  # at k=1, λ 1 was dropped
-    # at k=2, λ 1's first-round run misses 0.05, less than the full runs' 0.10 and 0.11
-    assert (result.chosen, result.chosen_epochs) == (1.0, 1)
+    # at k=2, λ 1's first-round run misses 0.05, but the first round dropped λ 1: it is no
+    # finalist and cannot come back; finalist 0.01's first-round run (0.099) beats every
+    # full-length run (0.10, 0.11) and wins with its length
+    assert (result.chosen, result.chosen_epochs) == (0.01, 1)
     assert result.rescored == pytest.approx((0.099, 0.05, 0.599))
     assert result.rounds[1].missed == pytest.approx((0.10, 0.11))
     assert "at k=2 (1 ep)" in result.table()
