@@ -2,8 +2,8 @@
 
 Nothing here starts processes: ``torchrun --nproc-per-node N -m manifold_cae ...``
 does, and sets RANK / WORLD_SIZE / MASTER_ADDR in each process's environment.
-:func:`init_from_env` joins that group (gloo on CPU, nccl on CUDA) and leaves it
-when the process exits. A process
+:func:`init_from_env` joins that group (gloo on CPU, nccl on CUDA); a gloo group
+is destroyed when the process exits. A process
 that was not launched so is rank 0 of a world of one, and every function here
 is then a no-op, so the library never needs a second code path.
 """
@@ -58,12 +58,12 @@ def init_from_env(device: str = "cpu") -> World:
 
 
 def _leave() -> None:
-    """Destroy the group at exit, as torch asks. Left to the interpreter's teardown, a
+    """Destroy a gloo group at exit, as torch asks. Left to the interpreter's teardown, a
     finished two-rank gloo run once died in CI with "terminate called without an active
     exception" (SIGABRT) in rank 1 (not reproduced in 11 reruns, 4 of them on a loaded
     machine)."""
-    if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
+    if dist.is_available() and dist.is_initialized() and dist.get_backend() == "gloo":
+        dist.destroy_process_group()  # nccl's waits for pending collectives: left to torch
 
 
 def my_share(n_items: int, world: World | None = None) -> list[int]:

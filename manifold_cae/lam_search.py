@@ -23,16 +23,17 @@ every direction) would capture everything.
 from the same displacements. The *lift* of a candidate's i-th tangent is the share of the
 displacement energy along it times n_features (1 for a random direction); k is where the
 lift drops most on a log scale between consecutive tangents, read at the candidate whose
-drop is the largest; of those k tangents, the ones whose lift is under ``CURVATURE_LIFT``
-(a tenth) of the largest are dropped. Without noise a curved neighbourhood's spread has a
-small second-order part along the curvature (a circle's neighbours bend inside its plane:
-lifts 9.97, 0.03, then 0), and the drop from that part to nothing is the largest of all, so
-the drop alone counted the span (2 for the circle, 3 for the sphere) and the criterion then
-ranked λ by how well the tangents held the span, not the tangent plane. On the built-in
-manifolds the cut changes k only without noise, and there to the true dimension (README,
-"Choosing λ automatically"). The analysis's local dimension (the largest drop in log σ) is
-not used: on curved manifolds it counts the span the manifold curves in, because a sigmoid
-encoder keeps that span.
+drop is the largest, then cut before the first of those k tangents whose lift is under
+``CURVATURE_LIFT`` (a tenth) of the largest. Without noise a curved neighbourhood's spread
+has a small second-order part along the curvature (a circle's neighbours bend inside its
+plane: lifts 9.97, 0.03, then 0), and the drop from that part to nothing is the largest of
+all, so the drop alone counted the span (2 for the circle, 3 for the sphere) and the
+criterion then ranked λ by how well the tangents held the span, not the tangent plane. On
+the manifolds of the tangent benchmark the cut changes k only without noise, and there to
+the true dimension, except on the helix, where a second direction can stay (README,
+"Choosing λ automatically"); elsewhere it can still count part of a span. The analysis's
+local dimension (the largest drop in log σ) is not used: on curved manifolds it counts the
+span the manifold curves in, because a sigmoid encoder keeps that span.
 
 **Search**: successive halving in two rounds. Every λ of ``grid`` is trained for
 ``first_epochs`` (default: a fifth of the run's epochs); the ``keep`` best by the criterion
@@ -215,7 +216,8 @@ def tangent_fit(
 
 def estimate_dimension(fits: Sequence[TangentFit]) -> int:
     """k: where the lifts drop most on a log scale, at the fit whose drop is the largest,
-    less the tangents before it whose lift is under ``CURVATURE_LIFT`` of the largest.
+    cut before the first of those tangents whose lift is under ``CURVATURE_LIFT`` of the
+    largest (the criterion scores the top k tangents in order).
 
     Returns 1 when no fit has two or more directions.
     """
@@ -230,8 +232,9 @@ def estimate_dimension(fits: Sequence[TangentFit]) -> int:
             best, k, at = float(drops[i]), i + 1, f
     if at is None:
         return k
-    kept = at.lifts[:k]
-    return max(1, int((kept >= CURVATURE_LIFT * kept.max()).sum()))
+    lifts = at.lifts[:k]
+    weak = np.flatnonzero(lifts < CURVATURE_LIFT * lifts.max())
+    return max(1, int(weak[0])) if len(weak) else k  # the tangents before the first weak one
 
 
 # ------------------------------------------------------------------ the search record
@@ -321,13 +324,16 @@ class LamSearchResult:
     def table(self) -> str:
         """The curve as a plain-text table: one row per λ, one column per round.
 
-        When the last round estimated another k, a column shows the first round scored at
-        that k too: the numbers the choice compared.
+        When the last round estimated another k, a column shows the finalists' first-round
+        runs scored at that k too: the numbers the choice compared.
         """
         columns = [(f"missed (k={r.k}, {r.epochs} ep)", r.lams, r.missed) for r in self.rounds]
         first, last = self.rounds[0], self.rounds[-1]
         if self.rescored is not None and first.k != last.k:
-            columns.insert(1, (f"at k={last.k} ({first.epochs} ep)", first.lams, self.rescored))
+            finalists = [(lam, v) for lam, v in zip(first.lams, self.rescored, strict=True)
+                         if lam in last.lams]  # fmt: skip
+            lams, values = zip(*finalists, strict=True)
+            columns.insert(1, (f"at k={last.k} ({first.epochs} ep)", lams, values))
         width = max(len(c[0]) for c in columns)
         lines = ["λ".rjust(9) + "".join(c[0].rjust(width + 2) for c in columns)]
         for lam in self.settings.grid:
@@ -483,10 +489,15 @@ def search_lam(
         k, best = last.k, last.missed[last.lams.index(chosen)]
         first = every_round[0]
         rescored = tuple(None if first[lam] is None else first[lam].missed(k) for lam in first)
-        scores = [(v, lam) for v, lam in zip(rescored, first, strict=True) if lam in last.lams]
-        short, lam = min(scores, key=lambda t: t[0])  # ties: grid order, as ``ranked``
-        if short < best:  # strictly better: a tie keeps the full length
-            chosen, epochs = lam, rounds[0].epochs
+        scores = [
+            (v, lam)
+            for v, lam in zip(rescored, first, strict=True)
+            if lam in last.lams and v is not None  # a finalist whose first run diverged: none
+        ]
+        if scores:
+            short, lam = min(scores, key=lambda t: t[0])  # ties: grid order, as ``ranked``
+            if short < best:  # strictly better: a tie keeps the full length
+                chosen, epochs = lam, rounds[0].epochs
     return LamSearchResult(chosen, tuple(rounds), search, source, scored_on=scored_on,
                            epochs=epochs, rescored=rescored)  # fmt: skip
 

@@ -156,6 +156,7 @@ def test_dimension_is_where_the_lifts_drop_most():
         ([10.9, 9.0, 0.137, 1e-9], 2),  # sphere without noise: span 3, dimension 2
         ([10.0, 8.0, 2.0, 1e-9], 3),  # a third direction above a tenth of the first is kept
         ([2.8, 0.8, 0.8, 0.8], 1),  # noisy: the drop alone, unchanged
+        ([10.0, 0.5, 5.0, 1e-9], 1),  # cut before the first weak tangent: k scores in order
     ],
 )
 def test_dimension_drops_curvature_directions_far_below_the_tangents(lifts, k):
@@ -568,6 +569,22 @@ def test_the_first_round_is_compared_at_the_last_rounds_k(monkeypatch):
     assert result.rescored == pytest.approx((0.099, 0.05, 0.599))
     assert result.rounds[1].missed == pytest.approx((0.10, 0.11))
     assert "at k=2 (1 ep)" in result.table()
+    assert "0.0500" not in result.table()  # λ 1 competed in no round at k=2: not shown there
+
+
+def test_a_finalist_whose_first_run_diverged_has_no_short_run(monkeypatch):
+    """Fewer than keep candidates survive round 1: a diverged one is a finalist too."""
+    import manifold_cae.lam_search as ls
+
+    def candidate(X, config, lam, epochs, disp, n_dirs):
+        if epochs == 1 and lam != 1.0:
+            return None  # diverged
+        return TangentFit(np.array([0.6, 0.01, 0.01, 0.01]), 4)
+
+    monkeypatch.setattr(ls, "_candidate", candidate)
+    result = searched()
+    assert result.rounds[0].missed.count(None) == 2 and len(result.rounds[1].lams) == 2
+    assert result.chosen_epochs == 5  # λ 1's short run ties its full one: the full length
 
 
 def test_a_run_trains_for_the_chosen_length_and_resumes_as_it(tmp_path, monkeypatch):
