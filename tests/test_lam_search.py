@@ -500,6 +500,14 @@ def test_a_loss_refuses_an_unresolved_auto():
 # ------------------------------------------------------------------ the chosen length
 
 
+# λ 1 and 100 reach round 2 (k is 1 in both rounds: the largest drop follows the first
+# tangent); λ 100 is the best full-length run, λ 1's first-round run beats it
+SHORT_WINS = {
+    (0.01, 1): [0.50, 0.01], (1.0, 1): [0.80, 0.01], (100.0, 1): [0.60, 0.01],
+    (1.0, 5): [0.70, 0.01], (100.0, 5): [0.75, 0.01],
+}  # fmt: skip
+
+
 def scripted_candidates(monkeypatch, shares: dict[tuple[float, int], list[float]]) -> list:
     """Replace the trained candidates by fits with the given shares per (λ, epochs).
 
@@ -526,11 +534,7 @@ def searched(config=None) -> LamSearchResult:
 
 
 def test_a_first_round_run_that_scores_better_is_chosen_with_its_length(monkeypatch):
-    # k is 1 in both rounds (the largest drop in lifts is after the first tangent)
-    scripted_candidates(monkeypatch, {
-        (0.01, 1): [0.50, 0.01], (1.0, 1): [0.80, 0.01], (100.0, 1): [0.60, 0.01],
-        (1.0, 5): [0.70, 0.01], (100.0, 5): [0.75, 0.01],
-    })  # fmt: skip
+    scripted_candidates(monkeypatch, SHORT_WINS)
     result = searched()
     assert [r.k for r in result.rounds] == [1, 1]
     assert result.rounds[1].lams == (1.0, 100.0)  # the full round alone would choose 100
@@ -588,10 +592,7 @@ def test_a_finalist_whose_first_run_diverged_has_no_short_run(monkeypatch):
 
 
 def test_a_run_trains_for_the_chosen_length_and_resumes_as_it(tmp_path, monkeypatch):
-    scripted_candidates(monkeypatch, {
-        (0.01, 1): [0.50, 0.01], (1.0, 1): [0.80, 0.01], (100.0, 1): [0.60, 0.01],
-        (1.0, 5): [0.70, 0.01], (100.0, 5): [0.75, 0.01],
-    })  # fmt: skip
+    scripted_candidates(monkeypatch, SHORT_WINS)
     ds, config = small_run()
     run = tmp_path / "run"
     auto = mc.train_dataset(ds, config, out_dir=run, search=SMALL)
