@@ -433,7 +433,8 @@ class AnalysisConfig:
     dimension_method: str = _opt(
         "log-gap",
         "How the local dimension is read off each spectrum: the largest drop in log sigma "
-        "(sigma below 1e-3 sigma_1 counts as 0), or the count of sigma above 0.1 sigma_1.",
+        "(sigma below 3 sqrt(eps) sigma_1, 1e-3 sigma_1 in float32, counts as 0), or the count "
+        "of sigma above 0.1 sigma_1.",
         choices=("log-gap", "relative"),
     )
     store_points: int = _opt(200, "Points whose full spectra and tangents go to spectra.npz.")

@@ -460,10 +460,11 @@ def search_lam(
         X, X_held, neighbours=search.neighbours, points=search.points,
         reference=search.reference, seed=tcfg.seed,
     )  # fmt: skip
-    alive, rounds, every_round = list(search.grid), [], []
+    alive, rounds, first_fits = list(search.grid), [], {}
     for i, (epochs, keep) in enumerate(schedule, start=1):
         fits: dict[float, TangentFit | None] = {}
-        every_round.append(fits)
+        if i == 1:
+            first_fits = fits  # rescored at the last round's k for the length choice
         for lam in alive:
             say(f"λ search, round {i}/{len(schedule)}: lam={lam:g}, {epochs} epochs")
             fits[lam] = _candidate(X, config, lam, epochs, disp, n_dirs)
@@ -483,23 +484,22 @@ def search_lam(
         ranked = sorted(alive, key=lambda lam: math.inf if missed[lam] is None else missed[lam])
         alive = [lam for lam in alive if lam in ranked[:keep]]
     source = "given" if search.k is not None else "estimated"
-    chosen, epochs, rescored = ranked[0], tcfg.epochs if choose_length else None, None
+    chosen, length, rescored = ranked[0], tcfg.epochs if choose_length else None, None
     if choose_length and len(rounds) > 1:  # a finalist's first-round run, at the last k, may win
         last = rounds[-1]
-        k, best = last.k, last.missed[last.lams.index(chosen)]
-        first = every_round[0]
-        rescored = tuple(None if first[lam] is None else first[lam].missed(k) for lam in first)
+        k, best = last.k, missed[chosen]  # ``missed``: the last round's
+        rescored = tuple(None if f is None else f.missed(k) for f in first_fits.values())
         scores = [
             (v, lam)
-            for v, lam in zip(rescored, first, strict=True)
+            for v, lam in zip(rescored, first_fits, strict=True)
             if lam in last.lams and v is not None  # a finalist whose first run diverged: none
         ]
         if scores:
             short, lam = min(scores, key=lambda t: t[0])  # ties: grid order, as ``ranked``
             if short < best:  # strictly better: a tie keeps the full length
-                chosen, epochs = lam, rounds[0].epochs
+                chosen, length = lam, rounds[0].epochs
     return LamSearchResult(chosen, tuple(rounds), search, source, scored_on=scored_on,
-                           epochs=epochs, rescored=rescored)  # fmt: skip
+                           epochs=length, rescored=rescored)  # fmt: skip
 
 
 def _candidate(
