@@ -32,6 +32,25 @@ from manifold_cae.formatting import fmt
 SUMMARY, POINTS, SPECTRA, REPORT = "summary.json", "points.csv", "spectra.npz", "report.md"
 
 
+def _search_k(summary: AnalysisSummary) -> str | None:
+    """How the run's λ search set its k, for the report; None if λ was given."""
+    from manifold_cae.lam_search import search_of  # the search builds on the analysis
+
+    config = summary.provenance.run_config
+    search = None if config is None else search_of(config)
+    if search is None:
+        return None
+    k = search.rounds[-1].k
+    if search.k_source == "given":
+        return f"- Training's λ search scored the top {k} tangents, the data's own dimension."
+    return (
+        f"- Training's λ search estimated the dimension at k = {k}: a second, global "
+        "estimate, from the data rather than the spectrum. It is the number of leading "
+        "tangents that hold the spread of held-out points' training neighbours, past which "
+        'one more tangent adds least (README, "Choosing λ automatically").'
+    )
+
+
 def _points_csv(columns: dict[str, np.ndarray]) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
@@ -175,6 +194,9 @@ def report_markdown(summary: AnalysisSummary) -> str:
             f"at {dim.median:g} (median; mean {dim.mean:.2f}){gap}."
             + (" Only the leading top-k values were computed." if dim.capped_at_top_k else "")
         )
+    search = _search_k(summary)
+    if search is not None:
+        lines.append(search)
     lines.append(
         f"- {100 * sat.mean_fraction:.1f} % of hidden units are saturated on average; saturated "
         "units have near-zero slope, which is how a sigmoid CAE contracts (Rifai et al. 2011 "

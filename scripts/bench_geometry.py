@@ -48,6 +48,7 @@ from manifold_cae.analysis.transformations import (
     captured_energy,
     transformation_tangents,
 )
+from manifold_cae.lam_search import search_of
 from manifold_cae.report import load_analysis
 from manifold_cae.runs import split
 
@@ -111,6 +112,12 @@ def mpe(estimate: float, d: int) -> float:
 # ---- a. intrinsic dimension ---------------------------------------------------------------
 
 
+def search_k(summary) -> float:
+    """The k the run's λ search estimated (nan when --train-flags gave λ a number)."""
+    search = search_of(summary.provenance.run_config)
+    return float("nan") if search is None else float(search.rounds[-1].k)
+
+
 def dimension_part(tk: Toolkit, args: argparse.Namespace) -> str:
     import skdim
 
@@ -119,7 +126,7 @@ def dimension_part(tk: Toolkit, args: argparse.Namespace) -> str:
     names = list(data) if args.dim_all else args.dim_manifolds.split(",")
     estimators = {"MLE": skdim.id.MLE, "TwoNN": skdim.id.TwoNN, "lPCA": skdim.id.lPCA}
     cols = ["toolkit local dim (mean)", "toolkit local dim (median)", "count σ>1 (mean)"]
-    cols += list(estimators)
+    cols += ["λ-search k", *estimators]
     rows, errors = [], {c: [] for c in cols}
     for name in names:
         d = int(bm.truth.loc[name, "Intrinsic Dimension"])
@@ -128,7 +135,7 @@ def dimension_part(tk: Toolkit, args: argparse.Namespace) -> str:
         path.parent.mkdir(parents=True, exist_ok=True)
         np.save(path, X)
         s = tk.analyze(tk.train(str(path), f"dim-{name}"), str(path))
-        est = [s.dimension.mean, s.dimension.median, s.count.mean]
+        est = [s.dimension.mean, s.dimension.median, s.count.mean, search_k(s)]
         est += [float(E().fit(X.astype(np.float64)).dimension_) for E in estimators.values()]
         for c, e in zip(cols, est, strict=True):
             errors[c].append(mpe(e, d))
@@ -144,7 +151,9 @@ def dimension_part(tk: Toolkit, args: argparse.Namespace) -> str:
         f"### Intrinsic dimension: BenchmarkManifolds(random_state={args.seed}).generate("
         f"n={args.dim_n}), {len(names)} manifolds\n\n"
         f"Toolkit: `manifold-cae train --data M.npy` with {tk.flags_said}, then `analyze --split "
-        "held-out` (the held-out 20 %); skdim estimators: global `fit(X).dimension_` on all "
+        "held-out` (the held-out 20 %); λ-search k: the k that training's λ search estimated "
+        "from the data (a global estimate; README, Choosing λ automatically); skdim "
+        "estimators: global `fit(X).dimension_` on all "
         f"{args.dim_n} points.\n\nEstimates:\n\n{estimates}\n\n"
         f"Mean percentage error |estimate − d| / d:\n\n{table(['manifold', *cols], err_rows)}\n"
     )

@@ -285,6 +285,21 @@ def test_cli_default_chooses_lam(tmp_path):
     assert search_of(saved) is not None and saved.objective.lam == search_of(saved).chosen
 
 
+def test_report_gives_the_searchs_k_beside_the_spectrum(tmp_path):
+    """report.md names the k the search estimated; a run with a given λ has no such line."""
+    for name, lam in (("auto", "auto"), ("fixed", "0.5")):
+        result = invoke("train", "--data", SPEC, "--epochs", 2, "--hidden", "8", "--lam", lam,
+                        "--out", tmp_path / name, "-q")  # fmt: skip
+        assert result.exit_code == 0, result.output
+        result = invoke("analyze", tmp_path / name, "--data", SPEC, "--points", 20,
+                        "--out", tmp_path / f"an-{name}", "-q")  # fmt: skip
+        assert result.exit_code == 0, result.output
+    k = search_of(load_checkpoint(tmp_path / "auto").config).rounds[-1].k
+    report = (tmp_path / "an-auto" / "report.md").read_text()
+    assert f"Training's λ search estimated the dimension at k = {k}:" in report
+    assert "λ search" not in (tmp_path / "an-fixed" / "report.md").read_text()
+
+
 def test_a_held_out_record_is_saved_as_before_scored_on_existed():
     ds, config = small_run()
     train_idx, held_idx = split(ds, config.training)
