@@ -214,11 +214,19 @@ class ArchitectureConfig:
         "none for data in [0, 1] with a sigmoid decoder, else global.",
         choices=INPUT_SCALINGS,
     )
+    input_gain: float = _opt(
+        1.0,
+        "Multiplies the scaled inputs (standard or global scaling): how large the data are "
+        "for the sigmoid units, so how sharply one layer can bend around them. train's lam "
+        "auto also tries twice this gain and keeps the better by its criterion (README, "
+        "Choosing λ automatically); compare keeps it. Ignored with --input-scaling none.",
+    )
 
     def __post_init__(self) -> None:
         _check_fields(self)
         if not self.hidden or min(self.hidden) < 1:
             raise ConfigError(f"hidden must list one or more sizes >= 1; got {self.hidden}")
+        _positive("input_gain", self.input_gain)
 
     @property
     def n_hidden(self) -> int:

@@ -109,9 +109,11 @@ class Autoencoder(nn.Module):
         features, so angles between directions are kept: the root mean of their
         variances, divided by max(1, GLOBAL_MIN_NORM / sqrt(d_x)) so that the scaled
         data's RMS norm is at least GLOBAL_MIN_NORM (unit variance per feature from
-        25 features up). A model without scaling is left as it is. The statistics are
-        float64 running moments (:func:`~manifold_cae.data.streaming.column_moments`),
-        so a memmap or a row view of one is read a chunk at a time, never whole.
+        25 features up). Either scale is then divided by ``input_gain``, so the scaled
+        data are ``input_gain`` times as large. A model without scaling is left as it
+        is. The statistics are float64 running moments
+        (:func:`~manifold_cae.data.streaming.column_moments`), so a memmap or a row view
+        of one is read a chunk at a time, never whole.
 
         Args:
             X: (n_samples, n_features): an array, tensor, memmap or RowView.
@@ -127,7 +129,7 @@ class Autoencoder(nn.Module):
             var = (var.mean() / spread**2).expand_as(var)
         std = torch.where(var > 0, var.sqrt(), torch.ones_like(var))
         self.input_shift.copy_(mean)
-        self.input_scale.copy_(std)
+        self.input_scale.copy_(std / self.config.input_gain)
 
     def standardize(self, x: Tensor) -> Tensor:
         """The model's own coordinates z = (x - shift) / scale; x itself without scaling.

@@ -89,6 +89,7 @@ def make_run_config(
     output: Literal["auto", "sigmoid", "linear"] = "auto",
     tied: bool = True,
     input_scaling: str = "auto",
+    input_gain: float = 1.0,
     objective: ObjectiveConfig | None = None,
     training: TrainConfig | None = None,
 ) -> RunConfig:
@@ -106,6 +107,7 @@ def make_run_config(
         output=choose_output(ds, output),  # type: ignore[arg-type]
         tied=tied,
         input_scaling=input_scaling,
+        input_gain=input_gain,
     )
     model = resolve_output(model, in_unit_interval=ds.in_unit_interval)
     check_model_memory(model)
@@ -185,8 +187,8 @@ def resolve_run_lam(ds: Dataset, config: RunConfig, run_dir: str | Path) -> RunC
 
     The choice recorded in ``run_dir``'s checkpoint if there is one, else a new search on
     ``ds``'s held-out split; any other config is returned as is. The search chooses λ
-    only, not the length (``choose_length=False``): every model of a study trains for the
-    same epochs.
+    only, not the length or the input gain (``choose_length=False, choose_gain=False``):
+    every model of a study trains for the same epochs on the same inputs.
     """
     if config.objective.lam != LAM_AUTO or not config.objective.info.contractive:
         return config
@@ -199,7 +201,7 @@ def resolve_run_lam(ds: Dataset, config: RunConfig, run_dir: str | Path) -> RunC
     path = Path(run_dir) / MODEL_FILE
     saved = load_checkpoint(run_dir).config if path.exists() else None
     X, held = rows_of(ds.X, train_idx), rows_of(ds.X, held_idx) if len(held_idx) else None
-    return resolve_lam(X, held, config, saved=saved, choose_length=False)
+    return resolve_lam(X, held, config, saved=saved, choose_length=False, choose_gain=False)
 
 
 def continue_run(

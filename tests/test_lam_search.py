@@ -3,6 +3,7 @@ search, its place in train / resume / compare, and clean refusals."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -252,9 +253,14 @@ def test_auto_run_records_the_search_and_equals_a_run_with_the_chosen_lam(tmp_pa
     assert history["config"]["data"]["lam_search"] == record.to_dict()
     assert history["config"]["objective"]["lam"] == record.chosen
     assert LamSearchResult.from_dict(json.loads(json.dumps(record.to_dict()))) == record
+    assert record.gain in SMALL.gains and auto.config.model.input_gain == record.gain
     _, fixed_config = small_run(lam=record.chosen)
+    fixed_config = mc.config.replace(
+        fixed_config, model=mc.config.replace(fixed_config.model, input_gain=record.gain)
+    )
     fixed = mc.train_dataset(ds, fixed_config)
-    for a, b in zip(auto.model.parameters(), fixed.model.parameters(), strict=True):
+    for a, b in zip(auto.model.state_dict().values(), fixed.model.state_dict().values(),
+                    strict=True):  # fmt: skip
         torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
@@ -661,3 +667,103 @@ def test_a_record_saved_before_the_length_choice_keeps_its_full_length():
     assert result.epochs is None and result.chosen_epochs == result.full_epochs == 5
     assert result.to_dict() == old  # so runs saved before it still resume
     assert mc.lam_search.with_search(config, result).training.epochs == 5
+
+
+# ------------------------------------------------------------------ the input gain
+
+
+def scripted_by_gain(monkeypatch, shares_of) -> list:
+    """Candidates whose shares ``shares_of(gain, lam, epochs)`` gives (two shares: as
+    :func:`scripted_candidates`, or None: diverged); returns the (gain, λ, epochs) asked."""
+    import manifold_cae.lam_search as ls
+
+    asked = []
+
+    def candidate(X, config, lam, epochs, disp, n_dirs):
+        asked.append((config.model.input_gain, lam, epochs))
+        given = shares_of(config.model.input_gain, lam, epochs)
+        return None if given is None else TangentFit(np.array(given + given[1:] * 2), 4)
+
+    monkeypatch.setattr(ls, "_candidate", candidate)
+    return asked
+
+
+def test_the_gain_whose_choice_scores_best_is_chosen_and_recorded(monkeypatch):
+    # gain 1: every run misses 0.4; gain 2: λ 1 misses 0.1 at full length
+    asked = scripted_by_gain(
+        monkeypatch,
+        lambda g, lam, ep: [0.9, 0.01] if (g, lam, ep) == (2.0, 1.0, 5) else [0.6, 0.01],
+    )
+    result = searched()
+    assert {g for g, _, _ in asked} == {1.0, 2.0}
+    assert result.gain == 2.0 and result.chosen == 1.0 and result.gain_k == 1
+    assert [(c.gain, c.lam, c.epochs) for c in result.by_gain] == [(1.0, 0.01, 5), (2.0, 1.0, 5)]
+    assert [round(c.missed, 6) for c in result.by_gain] == [0.4, 0.1]
+    assert LamSearchResult.from_dict(json.loads(json.dumps(result.to_dict()))) == result
+    assert "input gain chosen: 2× the model's" in result.report()
+    _, config = small_run()
+    assert mc.lam_search.with_search(config, result).model.input_gain == 2.0
+
+
+def test_a_tie_between_gains_keeps_the_first(monkeypatch):
+    scripted_by_gain(monkeypatch, lambda g, lam, ep: [0.6, 0.01])
+    assert searched().gain == 1.0
+
+
+def test_a_gain_whose_every_run_diverged_loses_and_all_diverged_raises(monkeypatch):
+    scripted_by_gain(monkeypatch, lambda g, lam, ep: None if g == 2.0 else [0.6, 0.01])
+    result = searched()
+    assert result.gain == 1.0 and result.by_gain[1].missed is None
+    scripted_by_gain(monkeypatch, lambda g, lam, ep: None)
+    with pytest.raises(mc.DivergenceError, match="every λ of the search diverged"):
+        searched()
+
+
+@pytest.mark.parametrize("how", ["compare", "no scaling", "one gain"])
+def test_the_gain_is_not_searched_for_a_study_an_unscaled_model_or_one_gain(how, monkeypatch):
+    asked = scripted_by_gain(monkeypatch, lambda g, lam, ep: [0.6, 0.01])
+    ds, config = small_run()
+    search = dataclasses.replace(SMALL, gains=(1.0,)) if how == "one gain" else SMALL
+    if how == "no scaling":
+        config = mc.config.replace(
+            config, model=mc.config.replace(config.model, input_scaling="none")
+        )
+    train_idx, held_idx = split(ds, config.training)
+    result = search_lam(ds.X[train_idx], ds.X[held_idx], config, search=search,
+                        choose_gain=how != "compare")  # fmt: skip
+    assert result.gain is None and result.by_gain is None and {g for g, _, _ in asked} == {1.0}
+    assert "gains" not in result.to_dict()["settings"] or how != "one gain"
+    assert mc.lam_search.with_search(config, result).model == config.model
+
+
+def test_a_record_saved_before_the_gain_search_loads_and_resumes_as_it_was():
+    ds, config = small_run()
+    train_idx, held_idx = split(ds, config.training)
+    record = search_lam(ds.X[train_idx], ds.X[held_idx], config, search=SMALL,
+                        choose_gain=False).to_dict()  # fmt: skip
+    old = json.loads(json.dumps(record))
+    del old["settings"]["gains"]  # what a run saved before the gain search holds
+    result = LamSearchResult.from_dict(old)
+    assert result.settings.gains == (1.0,) and result.gain is None
+    assert result.to_dict() == old
+    assert mc.lam_search.with_search(config, result).model.input_gain == 1.0
+
+
+def test_the_gains_are_validated():
+    with pytest.raises(ConfigError, match="the input gains must hold distinct finite values > 0"):
+        LamSearchConfig(gains=(1.0, 0.0))
+
+
+def test_a_run_trains_and_resumes_at_the_chosen_gain(tmp_path, monkeypatch):
+    asked = scripted_by_gain(
+        monkeypatch, lambda g, lam, ep: [0.9, 0.01] if (g, lam) == (2.0, 1.0) else [0.6, 0.01]
+    )
+    ds, config = small_run()
+    first = mc.train_dataset(ds, config, out_dir=tmp_path / "r", search=SMALL)
+    assert first.config.model.input_gain == 2.0 and first.model.config.input_gain == 2.0
+    n_asked = len(asked)
+    longer = mc.config.replace(config, training=mc.config.replace(config.training, epochs=7))
+    resumed = mc.train_dataset(ds, longer, out_dir=tmp_path / "r", resume=True)
+    assert len(asked) == n_asked  # the recorded choice, not a new search
+    assert resumed.config.model.input_gain == 2.0 and resumed.history[-1]["epoch"] == 7
+    torch.testing.assert_close(resumed.model.input_scale, first.model.input_scale)

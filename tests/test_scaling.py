@@ -30,32 +30,37 @@ def train(X: np.ndarray, scaling: str, *, epochs: int = 3) -> mc.TrainResult:
     return mc.fit(X, config, progress=False)
 
 
+@pytest.mark.parametrize("gain", [1.0, 2.5])
 @pytest.mark.parametrize("scaling", ["standard", "global"])
-def test_the_scaling_is_fitted_on_the_training_data_saved_and_restored(scaling, tmp_path):
+def test_the_scaling_is_fitted_on_the_training_data_saved_and_restored(scaling, gain, tmp_path):
     X = scaled_data()
-    result = mc.fit(X, mc.RunConfig(ModelConfig(5, (4,), output="linear", input_scaling=scaling),
-                                    mc.ObjectiveConfig(lam=0.1),
+    model_config = ModelConfig(5, (4,), output="linear", input_scaling=scaling, input_gain=gain)
+    result = mc.fit(X, mc.RunConfig(model_config, mc.ObjectiveConfig(lam=0.1),
                                     training=mc.TrainConfig(epochs=1)), out_dir=tmp_path,
                     progress=False)  # fmt: skip
     model = result.model
     np.testing.assert_allclose(model.input_shift.numpy(), X.mean(0), rtol=1e-5)
     std = X.astype(np.float64).std(0)
-    # global, 5 features: RMS norm spread to GLOBAL_MIN_NORM = 5, i.e. sqrt(5) per feature
+    # global, 5 features: RMS norm spread to GLOBAL_MIN_NORM = 5, i.e. sqrt(5) per feature;
+    # the gain then makes the scaled data that many times as large
     want = std if scaling == "standard" else np.full(5, np.sqrt((std**2).mean() / 5))
-    np.testing.assert_allclose(model.input_scale.numpy(), want, rtol=1e-5)
+    np.testing.assert_allclose(model.input_scale.numpy(), want / gain, rtol=1e-5)
     loaded = mc.load_model(tmp_path)
+    assert loaded.config.input_gain == gain
     assert torch.equal(loaded.input_scale, model.input_scale)
     assert torch.equal(loaded.input_shift, model.input_shift)
     x = torch.as_tensor(X[:7])
     torch.testing.assert_close(loaded.encode(x), model.encode(x))
 
 
-@pytest.mark.parametrize("scaling", ["standard", "global"])
-def test_raw_jacobian_is_the_scaled_models_jacobian_times_the_scaling(scaling):
+@pytest.mark.parametrize(("scaling", "gain"), [("standard", 1.0), ("global", 1.0),
+                                             ("global", 3.0)])  # fmt: skip
+def test_raw_jacobian_is_the_scaled_models_jacobian_times_the_scaling(scaling, gain):
     """Against float64 autograd, with saturated units (the weights are inflated)."""
     gen = torch.Generator().manual_seed(0)
-    model = mc.Autoencoder(ModelConfig(5, (6, 4), "tanh", output="linear", input_scaling=scaling),
-                           generator=gen, dtype=torch.float64)  # fmt: skip
+    config = ModelConfig(5, (6, 4), "tanh", output="linear", input_scaling=scaling,
+                         input_gain=gain)  # fmt: skip
+    model = mc.Autoencoder(config, generator=gen, dtype=torch.float64)
     model.set_input_scaling(scaled_data())
     with torch.no_grad():
         model.enc_weights[0].mul_(5.0)
@@ -101,6 +106,20 @@ def test_global_scaling_spreads_low_dimensional_data_to_a_norm_of_five(n_feature
     rms_norm = np.sqrt((z**2).sum(1).mean())
     assert rms_norm == pytest.approx(max(np.sqrt(n_features), GLOBAL_MIN_NORM), rel=1e-9)
     assert np.ptp(model.input_scale.numpy()) == 0  # one scale: directions and angles kept
+
+
+@pytest.mark.parametrize("gain", [0, -1.0, float("inf"), float("nan")])
+def test_a_gain_must_be_finite_and_positive(gain):
+    with pytest.raises(mc.ConfigError, match="input_gain must be finite and > 0"):
+        ModelConfig(5, (4,), input_gain=gain)
+
+
+def test_an_old_run_config_without_a_gain_has_gain_one():
+    config = mc.RunConfig(ModelConfig(5, (4,), output="linear", input_scaling="global"),
+                          mc.ObjectiveConfig(lam=0.1))  # fmt: skip
+    saved = config.to_dict()
+    del saved["model"]["input_gain"]
+    assert mc.RunConfig.from_dict(saved) == config
 
 
 def test_reconstruction_comes_back_in_the_datas_units():
