@@ -262,9 +262,9 @@ class GainChoice(NamedTuple):
     """One input gain's search, as the gains were compared."""
 
     gain: float  # times the model's input_gain
-    lam: float  # the λ this gain's search chose
-    epochs: int  # and its length
-    missed: float | None  # its criterion at the common k; None: every candidate diverged
+    lam: float | None  # the λ this gain's search chose (None: every candidate diverged)
+    epochs: int | None  # and its length
+    missed: float | None  # its criterion at the common k
 
 
 @dataclass(frozen=True)
@@ -355,10 +355,10 @@ class LamSearchResult:
         gain = ""
         if self.gain is not None and self.by_gain is not None:
             tried = "; ".join(
-                f"{g.gain:g}×: λ {g.lam:g}, {g.epochs} ep, "
-                + ("diverged" if g.missed is None else f"missed {g.missed:.4f}")
+                f"{g.gain:g}×: " + ("diverged" if g.missed is None else
+                                    f"λ {g.lam:g}, {g.epochs} ep, missed {g.missed:.4f}")
                 for g in self.by_gain
-            )
+            )  # fmt: skip
             gain = (
                 f"\ninput gain chosen: {self.gain:g}× the model's (each gain's own choice at "
                 f"k={self.gain_k}: {tried}); the table is that gain's search"
@@ -530,7 +530,7 @@ def search_lam(
     k = search.k or estimate_dimension([f for g in done for f in g.last.values() if f is not None])
     choices = tuple(
         GainChoice(gain, g.result.chosen, g.result.chosen_epochs, g.chosen_fit.missed(k))
-        if g is not None else GainChoice(gain, math.nan, 0, None)
+        if g is not None else GainChoice(gain, None, None, None)
         for gain, g in searches
     )  # fmt: skip
     scored = [(c.missed, i) for i, c in enumerate(choices) if c.missed is not None]

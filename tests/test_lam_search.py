@@ -713,7 +713,9 @@ def test_a_tie_between_gains_keeps_the_first(monkeypatch):
 def test_a_gain_whose_every_run_diverged_loses_and_all_diverged_raises(monkeypatch):
     scripted_by_gain(monkeypatch, lambda g, lam, ep: None if g == 2.0 else [0.6, 0.01])
     result = searched()
-    assert result.gain == 1.0 and result.by_gain[1].missed is None
+    assert result.gain == 1.0 and result.by_gain[1] == (2.0, None, None, None)
+    assert "2×: diverged" in result.report()
+    assert LamSearchResult.from_dict(json.loads(json.dumps(result.to_dict()))) == result
     scripted_by_gain(monkeypatch, lambda g, lam, ep: None)
     with pytest.raises(mc.DivergenceError, match="every λ of the search diverged"):
         searched()
