@@ -92,7 +92,7 @@ from manifold_cae.config import LAM_AUTO, RunConfig, replace, resolve_epochs
 from manifold_cae.data.streaming import rows_of
 from manifold_cae.errors import CheckpointError, ConfigError, DivergenceError
 from manifold_cae.models import SCALED, Autoencoder
-from manifold_cae.train import fit
+from manifold_cae.train import fit, resolve_model_for
 
 DEFAULT_GRID: tuple[float, ...] = tuple(float(f"{10 ** (e / 2):.6g}") for e in range(-4, 5))
 DEFAULT_GAINS: tuple[float, ...] = (1.0, 2.0)  # input gains a scaled model's search tries
@@ -360,7 +360,7 @@ class LamSearchResult:
                 for g in self.by_gain
             )  # fmt: skip
             gain = (
-                f"\ninput gain chosen: {self.gain:g}× the model's (each gain's own choice at "
+                f"\ninput gain chosen: {self.gain:g}× --input-gain (each gain's own choice at "
                 f"k={self.gain_k}: {tried}); the table is that gain's search"
             )
         return (
@@ -411,8 +411,7 @@ def with_search(
     """
     objective = replace(config.objective, lam=result.chosen)
     if result.gain is not None:
-        gain = config.model.input_gain * result.gain
-        config = replace(config, model=replace(config.model, input_gain=gain))
+        config = _at_gain(config, result.gain)
     training = config.training
     if training.epochs == result.full_epochs:
         epochs = result.chosen_epochs if planned is None else planned
@@ -512,12 +511,18 @@ def search_lam(
         X, X_held, neighbours=search.neighbours, points=search.points,
         reference=search.reference, seed=tcfg.seed,
     )  # fmt: skip
-    gains = search.gains if choose_gain and config.model.input_scaling in SCALED else ()
-    if len(gains) < 2:
+    if "auto" in (config.model.output, config.model.input_scaling):  # as fit decides them
+        config = replace(config, model=resolve_model_for(X, config.model))
+    if not (choose_gain and config.model.input_scaling in SCALED):
         return _search_at(X, config, search, disp, say, choose_length, scored_on).result
+    gains = search.gains
+    if len(gains) == 1:  # one gain: searched at it, and recorded
+        at = _at_gain(config, gains[0])
+        result = _search_at(X, at, search, disp, say, choose_length, scored_on).result
+        return dataclasses.replace(result, gain=gains[0])
     searches: list[tuple[float, _GainSearch | None]] = []
     for gain in gains:
-        at = replace(config, model=replace(config.model, input_gain=config.model.input_gain * gain))
+        at = _at_gain(config, gain)
         say(f"λ search at input gain {gain:g}× (input_gain {at.model.input_gain:g})")
         try:
             searches.append((gain, _search_at(X, at, search, disp, say, choose_length, scored_on)))
@@ -537,6 +542,11 @@ def search_lam(
     best = min(scored)[1]  # ties: the gain listed first
     result = searches[best][1].result  # type: ignore[union-attr]
     return dataclasses.replace(result, gain=gains[best], by_gain=choices, gain_k=k)
+
+
+def _at_gain(config: RunConfig, gain: float) -> RunConfig:
+    """``config`` with its input gain multiplied by ``gain``."""
+    return replace(config, model=replace(config.model, input_gain=config.model.input_gain * gain))
 
 
 class _GainSearch(NamedTuple):
@@ -621,7 +631,8 @@ def _candidate(
         model = fit(X, run, progress=False).model
     except DivergenceError:
         return None
-    return tangent_fit(model, disp, n_dirs, seed=config.training.seed)
+    fit_ = tangent_fit(model, disp, n_dirs, seed=config.training.seed)
+    return fit_ if np.isfinite(fit_.shares).all() else None  # NaN would score as perfect
 
 
 def resolve_lam(
@@ -668,12 +679,28 @@ def resolve_lam(
             f"automatically; continue it with --lam {saved.objective.lam}, or start afresh "
             "(--overwrite, or another --out)"
         )
-    if search is not None and search != record.settings:
+    asked = search
+    if search is not None and record.gain is None:  # no gain was searched: gains do not matter
+        asked = replace(search, gains=record.settings.gains)
+    if asked is not None and asked != record.settings:
         raise CheckpointError(
             f"the run being continued chose its λ with other search settings "
             f"({record.settings} vs {search}); continue it with those, or start afresh"
         )
+    if record.gain is not None and config.model.input_gain == saved.model.input_gain:
+        # --input-gain given as the saved run holds it (the search's choice included)
+        base = saved.model.input_gain / record.gain
+        config = replace(config, model=replace(config.model, input_gain=base))
     resolved = with_search(config, record, planned=saved.training.epochs)
+    if resolved.model.input_gain != saved.model.input_gain:
+        raise CheckpointError(
+            f"the run being continued trains at input_gain {saved.model.input_gain:g}: its "
+            f"λ search chose {record.gain:g}× the --input-gain "
+            f"{saved.model.input_gain / (record.gain or 1.0):g} it was started with, and "
+            f"--input-gain {config.model.input_gain:g} asks for another; resume with "
+            f"--input-gain {saved.model.input_gain / (record.gain or 1.0):g} (the start's) or "
+            f"{saved.model.input_gain:g} (the run's), or start afresh"
+        )
     if log is not None:
         log(f"λ was chosen automatically when the run started: lam={record.chosen:g}")
         if resolved.training.epochs != config.training.epochs:

@@ -45,9 +45,10 @@ def _search_k(summary: AnalysisSummary) -> str | None:
         return f"- Training's λ search scored the top {k} tangents, the data's own dimension."
     return (
         f"- Training's λ search estimated the dimension at k = {k}: a second, global "
-        "estimate, from the data rather than the spectrum. It is the number of leading "
-        "tangents that hold the spread of held-out points' training neighbours, past which "
-        'one more tangent adds least (README, "Choosing λ automatically").'
+        "estimate, from the candidates' tangents held against the data's neighbourhoods "
+        "rather than from σ alone. It is the number of leading tangents that hold the "
+        "spread of held-out points' training neighbours, past which one more tangent adds "
+        'least (README, "Choosing λ automatically").'
     )
 
 

@@ -209,6 +209,7 @@ def layer_run_config(config: RunConfig, plan: Sequence[LayerPlan], layer: int) -
             hidden=(sizes[layer + 1],),
             output=arch.output if layer == 0 else "auto",
             input_scaling=arch.input_scaling if layer == 0 else "auto",
+            input_gain=arch.input_gain if layer == 0 else 1.0,  # the data's, not the codes'
         ),
         sizes[layer],
     )

@@ -41,6 +41,7 @@ from manifold_cae.checkpoint import (
 )
 from manifold_cae.config import (
     LAM_AUTO,
+    ModelConfig,
     RunConfig,
     TrainConfig,
     closed_form_possible,
@@ -114,6 +115,23 @@ def _as_source(X: Any, n_features: int, name: str) -> Source:
         return X
     # Converted before the scan, so it checks what training sees (float32 may overflow).
     return torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
+
+
+def resolve_model_for(X: Any, model: ModelConfig) -> ModelConfig:
+    """``model`` with ``output`` and ``input_scaling`` "auto" decided by the training rows
+    ``X`` (:func:`~manifold_cae.config.resolve_output`), whose values are checked finite.
+
+    Args:
+        X: (n_samples, n_features) training data (array, tensor, memmap or row view).
+    """
+    return _resolve_model(_as_source(X, model.n_features, "training data"), model)
+
+
+def _resolve_model(source: Source, model: ModelConfig) -> ModelConfig:
+    auto = model.output == "auto"  # only then is the data's range needed (decision 2)
+    span = _scan(source, "training data", want_range=auto)
+    in_unit = span is None or (span[0] >= 0 and span[1] <= 1)
+    return resolve_output(model, in_unit_interval=in_unit)
 
 
 def _scan(source: Source, name: str, *, want_range: bool) -> tuple[float, float] | None:
@@ -304,10 +322,7 @@ def fit(
     device = resolve_device(tcfg.device)
     source = _as_source(X, config.model.n_features, "training data")
     config = replace(config, training=resolve_epochs(tcfg, source.shape[0]))
-    auto = config.model.output == "auto"  # only then is the data's range needed (decision 2)
-    span = _scan(source, "training data", want_range=auto)
-    in_unit = span is None or (span[0] >= 0 and span[1] <= 1)
-    config = replace(config, model=resolve_output(config.model, in_unit_interval=in_unit))
+    config = replace(config, model=_resolve_model(source, config.model))
     if config.model.output == "sigmoid" and config.model.input_scaling in ("standard", "global"):
         raise ConfigError(  # scaled targets leave [0, 1]: the cross-entropy falls without bound
             f"a sigmoid decoder needs targets in [0, 1], but input_scaling="

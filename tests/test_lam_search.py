@@ -700,7 +700,7 @@ def test_the_gain_whose_choice_scores_best_is_chosen_and_recorded(monkeypatch):
     assert [(c.gain, c.lam, c.epochs) for c in result.by_gain] == [(1.0, 0.01, 5), (2.0, 1.0, 5)]
     assert [round(c.missed, 6) for c in result.by_gain] == [0.4, 0.1]
     assert LamSearchResult.from_dict(json.loads(json.dumps(result.to_dict()))) == result
-    assert "input gain chosen: 2× the model's" in result.report()
+    assert "input gain chosen: 2× --input-gain" in result.report()
     _, config = small_run()
     assert mc.lam_search.with_search(config, result).model.input_gain == 2.0
 
@@ -721,21 +721,40 @@ def test_a_gain_whose_every_run_diverged_loses_and_all_diverged_raises(monkeypat
         searched()
 
 
-@pytest.mark.parametrize("how", ["compare", "no scaling", "one gain"])
-def test_the_gain_is_not_searched_for_a_study_an_unscaled_model_or_one_gain(how, monkeypatch):
+@pytest.mark.parametrize("how", ["compare", "no scaling"])
+def test_the_gain_is_not_searched_for_a_study_or_an_unscaled_model(how, monkeypatch):
     asked = scripted_by_gain(monkeypatch, lambda g, lam, ep: [0.6, 0.01])
     ds, config = small_run()
-    search = dataclasses.replace(SMALL, gains=(1.0,)) if how == "one gain" else SMALL
     if how == "no scaling":
         config = mc.config.replace(
             config, model=mc.config.replace(config.model, input_scaling="none")
         )
     train_idx, held_idx = split(ds, config.training)
-    result = search_lam(ds.X[train_idx], ds.X[held_idx], config, search=search,
+    result = search_lam(ds.X[train_idx], ds.X[held_idx], config, search=SMALL,
                         choose_gain=how != "compare")  # fmt: skip
     assert result.gain is None and result.by_gain is None and {g for g, _, _ in asked} == {1.0}
-    assert "gains" not in result.to_dict()["settings"] or how != "one gain"
     assert mc.lam_search.with_search(config, result).model == config.model
+
+
+def test_one_gain_is_searched_at_and_recorded(monkeypatch):
+    asked = scripted_by_gain(monkeypatch, lambda g, lam, ep: [0.6, 0.01])
+    ds, config = small_run()
+    train_idx, held_idx = split(ds, config.training)
+    search = dataclasses.replace(SMALL, gains=(2.0,))
+    result = search_lam(ds.X[train_idx], ds.X[held_idx], config, search=search)
+    assert {g for g, _, _ in asked} == {2.0} and result.gain == 2.0 and result.by_gain is None
+    assert mc.lam_search.with_search(config, result).model.input_gain == 2.0
+
+
+def test_a_hand_built_config_with_auto_scaling_gets_the_gain_search(monkeypatch):
+    """fit decides "auto" scaling from the data; the search decides it the same way first."""
+    asked = scripted_by_gain(monkeypatch, lambda g, lam, ep: [0.6, 0.01])
+    ds, _ = small_run()
+    config = mc.RunConfig(ModelConfig(ds.n_features, (8,)), ObjectiveConfig(lam="auto"),
+                          TrainConfig(epochs=5, batch_size=64))  # fmt: skip
+    train_idx, held_idx = split(ds, config.training)
+    result = search_lam(ds.X[train_idx], ds.X[held_idx], config, search=SMALL)
+    assert {g for g, _, _ in asked} == {1.0, 2.0} and result.gain == 1.0
 
 
 def test_a_record_saved_before_the_gain_search_loads_and_resumes_as_it_was():
@@ -769,3 +788,35 @@ def test_a_run_trains_and_resumes_at_the_chosen_gain(tmp_path, monkeypatch):
     assert len(asked) == n_asked  # the recorded choice, not a new search
     assert resumed.config.model.input_gain == 2.0 and resumed.history[-1]["epoch"] == 7
     torch.testing.assert_close(resumed.model.input_scale, first.model.input_scale)
+
+
+def test_a_resume_takes_the_saved_gain_or_the_start_gain_and_refuses_another(tmp_path, monkeypatch):
+    scripted_by_gain(
+        monkeypatch, lambda g, lam, ep: [0.9, 0.01] if (g, lam) == (2.0, 1.0) else [0.6, 0.01]
+    )
+    out = tmp_path / "r"
+    assert train(out, "--epochs", 5).exit_code == 0
+    assert load_checkpoint(out).config.model.input_gain == 2.0
+    for gain, epochs in (("1", 6), ("2", 7)):  # the gain it started with, or the one it holds
+        result = train(out, "--resume", "--input-gain", gain, epochs=epochs)
+        assert result.exit_code == 0, result.output
+        saved = load_checkpoint(out)
+        assert saved.config.model.input_gain == 2.0 and saved.epoch == epochs
+    one_line_error(
+        train(out, "--resume", "--input-gain", "3", epochs=8),
+        1,
+        "trains at input_gain 2",
+        "--input-gain 1 (the start's) or 2 (the run's)",
+    )
+
+
+def test_an_old_record_resumes_with_explicit_search_settings(tmp_path):
+    ds, config = small_run()
+    config = mc.config.replace(config, model=mc.config.replace(config.model, input_scaling="none"))
+    search = dataclasses.replace(SMALL, gains=(1.0,))
+    mc.train_dataset(ds, config, out_dir=tmp_path / "r", search=search)  # as before gains
+    saved = load_checkpoint(tmp_path / "r").config
+    assert "gains" not in saved.data["lam_search"]["settings"]
+    longer = mc.config.replace(config, training=mc.config.replace(config.training, epochs=6))
+    resumed = mc.train_dataset(ds, longer, out_dir=tmp_path / "r", resume=True, search=SMALL)
+    assert resumed.history[-1]["epoch"] == 6

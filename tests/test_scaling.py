@@ -114,12 +114,36 @@ def test_a_gain_must_be_finite_and_positive(gain):
         ModelConfig(5, (4,), input_gain=gain)
 
 
-def test_an_old_run_config_without_a_gain_has_gain_one():
+def test_a_gain_of_one_is_saved_as_configs_were_before_it_existed():
     config = mc.RunConfig(ModelConfig(5, (4,), output="linear", input_scaling="global"),
                           mc.ObjectiveConfig(lam=0.1))  # fmt: skip
     saved = config.to_dict()
-    del saved["model"]["input_gain"]
+    assert "input_gain" not in saved["model"]  # what a run saved before it holds
     assert mc.RunConfig.from_dict(saved) == config
+    doubled = mc.config.replace(config, model=mc.config.replace(config.model, input_gain=2.0))
+    assert doubled.to_dict()["model"]["input_gain"] == 2.0
+    assert mc.RunConfig.from_dict(doubled.to_dict()) == doubled
+
+
+@pytest.mark.parametrize("output", ["sigmoid", "auto"])
+def test_a_gain_without_scaling_is_refused(output):
+    with pytest.raises(mc.ConfigError, match="input_gain 2 multiplies scaled inputs"):
+        if output == "sigmoid":
+            ModelConfig(5, (4,), input_scaling="none", input_gain=2.0)
+        else:  # auto scaling on [0, 1] data with a sigmoid decoder is none
+            resolve_output(ModelConfig(5, (4,), input_gain=2.0), in_unit_interval=True)
+
+
+def test_a_stack_scales_only_its_first_layer_by_the_gain():
+    from manifold_cae.stacking import layer_run_config, plan_layers
+
+    config = mc.RunConfig(
+        ModelConfig(5, (6, 4), "tanh", output="linear", input_scaling="global", input_gain=2.0),
+        mc.ObjectiveConfig(lam=0.1), mc.TrainConfig(epochs=4, stacked=True),
+    )  # fmt: skip
+    plan = plan_layers(config)
+    gains = [layer_run_config(config, plan, i).model.input_gain for i in range(2)]
+    assert gains == [2.0, 1.0]
 
 
 def test_reconstruction_comes_back_in_the_datas_units():
