@@ -21,7 +21,7 @@ parts, chosen with --parts:
   by the top-k CAE tangents, by local PCA (20 neighbours in the training split), and by
   chance (k / d).
 
-    python scripts/bench_geometry.py --out bench_geometry.md    # dimension, tangents: ~7 min
+    python scripts/bench_geometry.py --out bench_geometry.md    # dimension, tangents: ~30 min
     python scripts/bench_geometry.py --parts images --images digits,mnist5k --out img.md  # ~17
     python scripts/bench_geometry.py --dim-all --out dim.md               # the whole suite
 """
