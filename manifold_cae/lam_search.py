@@ -59,7 +59,10 @@ better one (README, "Choosing λ automatically").
 **Input gain**: for a model that scales its inputs (``input_scaling`` standard or global),
 the whole search runs once per gain of ``LamSearchConfig.gains`` (default 1 and 2, times the
 model's ``input_gain``), each on the same displacements, and the gain whose chosen run
-misses least wins (ties: the first gain). The gains are compared at one k, estimated from
+misses least wins (ties, and misses under ``RESOLVED_MISS`` = 1e-4, which float32 tangents
+do not resolve, keep the first gain: where k fills the neighbourhoods' span, as for the
+torus in R^30 without noise, every run misses 1e-7 to 2e-5 and the gains differ by
+rounding). The gains are compared at one k, estimated from
 all their last rounds' fits, and each gain's choice at its own chosen length. The gain sets
 how large the data are for the sigmoid units, so how sharply one layer can bend around
 them: on the 1,000-point swiss roll at noise 0.02 the chosen run's tangents are 18.9° off
@@ -106,6 +109,9 @@ SCORED_ON_TRAINING = "a fifth of the training rows, held back from the candidate
 SEARCH_HOLD_BACK = 0.2  # with held_out 0: the share of training rows that scores the candidates
 _LIFT_FLOOR = 1e-12  # a lift below this counts as this (log of 0)
 CURVATURE_LIFT = 0.1  # of the estimated k, a tangent under 0.1 x the largest lift is dropped
+# Gains whose choices miss less than this tie: float32 tangents resolve no finer (at a k that
+# fills the neighbourhoods' span every run misses 1e-7 to 2e-5, rounding, not geometry).
+RESOLVED_MISS = 1e-4
 Log = Callable[[str], None]
 
 
@@ -538,8 +544,10 @@ def search_lam(
         if g is not None else GainChoice(gain, None, None, None)
         for gain, g in searches
     )  # fmt: skip
-    scored = [(c.missed, i) for i, c in enumerate(choices) if c.missed is not None]
-    best = min(scored)[1]  # ties: the gain listed first
+    # Ties, and misses below what float32 tangents resolve, keep the gain listed first.
+    scored = [(max(c.missed, RESOLVED_MISS), i) for i, c in enumerate(choices)
+              if c.missed is not None]  # fmt: skip
+    best = min(scored)[1]
     result = searches[best][1].result  # type: ignore[union-attr]
     return dataclasses.replace(result, gain=gains[best], by_gain=choices, gain_k=k)
 

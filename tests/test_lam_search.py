@@ -820,3 +820,14 @@ def test_an_old_record_resumes_with_explicit_search_settings(tmp_path):
     longer = mc.config.replace(config, training=mc.config.replace(config.training, epochs=6))
     resumed = mc.train_dataset(ds, longer, out_dir=tmp_path / "r", resume=True, search=SMALL)
     assert resumed.history[-1]["epoch"] == 6
+
+
+def test_gains_whose_misses_are_below_the_resolution_tie(monkeypatch):
+    """At a k that every run fills, misses are rounding: the first gain stays."""
+    from manifold_cae.lam_search import RESOLVED_MISS
+
+    tiny = [1 - RESOLVED_MISS / 10, RESOLVED_MISS / 30]  # misses 1e-5 at k = 1
+    smaller = [1 - RESOLVED_MISS / 100, RESOLVED_MISS / 300]  # misses 1e-6
+    scripted_by_gain(monkeypatch, lambda g, lam, ep: smaller if g == 2.0 else tiny)
+    result = searched()
+    assert result.gain == 1.0 and result.by_gain[1].missed < result.by_gain[0].missed
