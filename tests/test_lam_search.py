@@ -713,7 +713,7 @@ def test_a_tie_between_gains_keeps_the_first(monkeypatch):
 def test_a_gain_whose_every_run_diverged_loses_and_all_diverged_raises(monkeypatch):
     scripted_by_gain(monkeypatch, lambda g, lam, ep: None if g == 2.0 else [0.6, 0.01])
     result = searched()
-    assert result.gain == 1.0 and result.by_gain[1] == (2.0, None, None, None)
+    assert result.gain == 1.0 and result.by_gain[1] == (2.0, None, None, None, None)
     assert "2×: diverged" in result.report()
     assert LamSearchResult.from_dict(json.loads(json.dumps(result.to_dict()))) == result
     scripted_by_gain(monkeypatch, lambda g, lam, ep: None)
@@ -831,3 +831,51 @@ def test_gains_whose_misses_are_below_the_resolution_tie(monkeypatch):
     scripted_by_gain(monkeypatch, lambda g, lam, ep: smaller if g == 2.0 else tiny)
     result = searched()
     assert result.gain == 1.0 and result.by_gain[1].missed < result.by_gain[0].missed
+
+
+def per_point_fit(missed_each: np.ndarray) -> TangentFit:
+    """A fit of len(missed_each) points, each of energy 1, whose top tangent misses that much."""
+    along = np.stack([1 - missed_each, missed_each / 3, missed_each / 3, missed_each / 3], 1)
+    return TangentFit(along.sum(0) / len(along), 4, along, np.ones(len(along)))
+
+
+def test_advantage_is_the_paired_difference_in_bootstrap_standard_errors():
+    from manifold_cae.lam_search import advantage
+
+    rng = np.random.default_rng(0)
+    base = rng.uniform(0.2, 0.4, 400)
+    same = per_point_fit(base), per_point_fit(base)
+    assert advantage(*same, 1, seed=0) is None  # no spread in the difference
+    noisy = per_point_fit(np.clip(base - 0.001 + rng.normal(0, 0.05, 400), 0, 1))
+    clear = per_point_fit(base - 0.05)
+    z_noisy = advantage(per_point_fit(base), noisy, 1, seed=0)
+    z_clear = advantage(per_point_fit(base), clear, 1, seed=0)
+    assert z_noisy is not None and abs(z_noisy) < 2  # 0.001 against an SE of about 0.0025
+    assert z_clear is None  # the same 0.05 at every point: no spread, a sure difference
+    d = per_point_fit(base).missed(1) - noisy.missed(1)
+    diffs = noisy.along[:, 0] - per_point_fit(base).along[:, 0]  # equal totals: a plain mean
+    assert z_noisy == pytest.approx(d / (diffs.std() / np.sqrt(400)), rel=0.1)
+    assert (
+        advantage(*same, 1, seed=3) is None
+        and advantage(TangentFit(base, 4), clear, 1, seed=0) is None
+    )
+
+
+@pytest.mark.parametrize(("shift", "noise", "gain"), [(0.05, 0.01, 2.0), (0.003, 0.05, 1.0)])
+def test_a_later_gain_must_miss_less_by_more_than_two_standard_errors(monkeypatch, shift, noise,
+                                                                      gain):  # fmt: skip
+    import manifold_cae.lam_search as ls
+
+    rng = np.random.default_rng(1)
+    base = rng.uniform(0.2, 0.4, 300)
+    scatter = rng.normal(0, noise, 300)
+    other = base - shift + scatter - scatter.mean()  # misses ``shift`` less on average
+
+    def candidate(X, config, lam, epochs, disp, n_dirs):
+        return per_point_fit(other if config.model.input_gain == 2.0 else base)
+
+    monkeypatch.setattr(ls, "_candidate", candidate)
+    result = searched()
+    assert result.by_gain[1].missed < result.by_gain[0].missed  # gain 2 misses less either way
+    assert result.gain == gain and (result.by_gain[1].z > 2) == (gain == 2.0)
+    assert f"{result.by_gain[1].z:+.1f} SE" in result.report()
