@@ -532,8 +532,8 @@ def search_lam(
             trains for the same epochs), and the result's ``epochs`` is None.
         choose_gain: for a model with input scaling, search λ at each of ``search.gains``
             times its ``input_gain`` and keep the gain whose choice scores best (module
-            docstring); False (``compare``), or one gain, or no scaling: the model's gain,
-            and the result's ``gain`` is None.
+            docstring; one gain: searched at it); False (``compare``), or no scaling: the
+            model's gain, and the result's ``gain`` is None.
 
     Returns:
         :class:`LamSearchResult`; the same for the same arguments (CPU).
@@ -576,15 +576,15 @@ def search_lam(
     if not done:
         raise failure
     k = search.k or estimate_dimension([f for g in done for f in g.last.values() if f is not None])
-    first = next(g for _, g in searches if g is not None)  # what the others must beat
+    base = next(i for i, (_, g) in enumerate(searches) if g is not None)  # the others must beat
+    first = searches[base][1]
     choices = tuple(
         GainChoice(gain, g.result.chosen, g.result.chosen_epochs, g.chosen_fit.missed(k),
                    None if g is first else advantage(first.chosen_fit, g.chosen_fit, k,
-                                                     seed=config.training.seed))
+                                                     seed=tcfg.seed))
         if g is not None else GainChoice(gain, None, None, None, None)
         for gain, g in searches
     )  # fmt: skip
-    base = next(i for i, (_, g) in enumerate(searches) if g is first)
 
     def beats_first(c: GainChoice) -> bool:
         """Misses less than the first gain, beyond float32's resolution and GAIN_Z SEs."""
@@ -741,20 +741,17 @@ def resolve_lam(
             f"the run being continued chose its λ with other search settings "
             f"({record.settings} vs {search}); continue it with those, or start afresh"
         )
-    if record.gain is not None and config.model.input_gain == saved.model.input_gain:
-        # --input-gain given as the saved run holds it (the search's choice included)
-        base = saved.model.input_gain / record.gain
-        config = replace(config, model=replace(config.model, input_gain=base))
+    if record.gain is not None:  # the search chose the gain: accept the start's or the run's
+        start, held = saved.model.input_gain / record.gain, saved.model.input_gain
+        if config.model.input_gain not in (start, held):
+            raise CheckpointError(
+                f"the run being continued trains at input_gain {held:g}: its λ search chose "
+                f"{record.gain:g}× the --input-gain {start:g} it was started with, and "
+                f"--input-gain {config.model.input_gain:g} asks for another; resume with "
+                f"--input-gain {start:g} (the start's) or {held:g} (the run's), or start afresh"
+            )
+        config = replace(config, model=replace(config.model, input_gain=start))
     resolved = with_search(config, record, planned=saved.training.epochs)
-    if resolved.model.input_gain != saved.model.input_gain:
-        raise CheckpointError(
-            f"the run being continued trains at input_gain {saved.model.input_gain:g}: its "
-            f"λ search chose {record.gain:g}× the --input-gain "
-            f"{saved.model.input_gain / (record.gain or 1.0):g} it was started with, and "
-            f"--input-gain {config.model.input_gain:g} asks for another; resume with "
-            f"--input-gain {saved.model.input_gain / (record.gain or 1.0):g} (the start's) or "
-            f"{saved.model.input_gain:g} (the run's), or start afresh"
-        )
     if log is not None:
         log(f"λ was chosen automatically when the run started: lam={record.chosen:g}")
         if resolved.training.epochs != config.training.epochs:

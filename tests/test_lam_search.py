@@ -879,3 +879,17 @@ def test_a_later_gain_must_miss_less_by_more_than_two_standard_errors(monkeypatc
     assert result.by_gain[1].missed < result.by_gain[0].missed  # gain 2 misses less either way
     assert result.gain == gain and (result.by_gain[1].z > 2) == (gain == 2.0)
     assert f"{result.by_gain[1].z:+.1f} SE" in result.report()
+
+
+def test_a_run_whose_search_chose_no_gain_refuses_another_gain_on_resume(tmp_path):
+    """The record has no gain (as compare's, or one saved before): a changed --input-gain is
+    the resume check's to refuse, naming the field, not a crash in the λ resolution."""
+    ds, config = small_run()
+    train_idx, held_idx = split(ds, config.training)
+    X, held = ds.X[train_idx], ds.X[held_idx]
+    result = search_lam(X, held, config, search=SMALL, choose_gain=False)
+    mc.fit(X, mc.lam_search.with_search(config, result), out_dir=tmp_path / "r",
+           X_held_out=held, progress=False)  # fmt: skip
+    doubled = mc.config.replace(config, model=mc.config.replace(config.model, input_gain=2.0))
+    with pytest.raises(mc.CheckpointError, match="input_gain"):
+        mc.train_dataset(ds, doubled, out_dir=tmp_path / "r", resume=True)
