@@ -40,7 +40,9 @@ span the manifold curves in, because a sigmoid encoder keeps that span.
 are trained for the run's full epochs (k is estimated afresh in each round). A candidate is
 the run ``train --lam <λ>`` would make (same seed, split and settings; shorter in the first
 round; with ``held_out`` 0, on the four fifths of the training rows that do not score)
-trained in memory; one that diverges ranks last. The search costs about
+trained in memory; one that diverges ranks last. Under ``torchrun`` the ranks train each
+candidate together (data-parallel) and all take rank 0's score of it, so they make the same
+choices even where their floats differ. The search costs about
 ``len(grid) * first_epochs + keep * epochs`` epochs per input gain (below), then the chosen
 λ is trained as the run itself.
 
@@ -95,6 +97,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
+from manifold_cae import distributed
 from manifold_cae.analysis.tangent_space import tangents
 from manifold_cae.config import LAM_AUTO, RunConfig, replace, resolve_epochs
 from manifold_cae.data.streaming import rows_of
@@ -683,10 +686,16 @@ def _candidate(
     )
     try:
         model = fit(X, run, progress=False).model
-    except DivergenceError:
-        return None
-    fit_ = tangent_fit(model, disp, n_dirs, seed=config.training.seed)
-    return fit_ if np.isfinite(fit_.shares).all() else None  # NaN would score as perfect
+    except DivergenceError:  # the loss is summed over the ranks: all of them diverge or none
+        fit_ = None
+    else:
+        fit_ = tangent_fit(model, disp, n_dirs, seed=config.training.seed)
+        if not np.isfinite(fit_.shares).all():  # NaN would score as perfect
+            fit_ = None
+    # Under torchrun every rank trains the same candidate (data-parallel) and scores it; all
+    # take rank 0's score, so that no float difference between them (another card, another
+    # kernel) can make them choose other finalists, λ, length or gain.
+    return distributed.all_gather(fit_)[0]
 
 
 def resolve_lam(

@@ -141,6 +141,55 @@ def test_two_process_training_equals_one(tmp_path, case):
         torch.testing.assert_close(w2[k], w1[k], rtol=1e-4, atol=1e-6)
 
 
+def _search(rank: int, world: int, tmp: str) -> None:
+    """A λ search (input gains included) in ``world`` gloo ranks; rank 1 scores badly."""
+    import manifold_cae.lam_search as ls
+    from manifold_cae.runs import split
+
+    dist.init_process_group("gloo", init_method=f"file://{tmp}/search{world}", rank=rank,
+                            world_size=world)  # fmt: skip
+    try:
+        if rank == 1:  # as another card might: its scores favour the later candidates
+            real, calls = ls.tangent_fit, []
+
+            def tangent_fit(*args, **kw):
+                fit = real(*args, **kw)
+                calls.append(None)
+                return fit._replace(shares=fit.shares * len(calls) / 100, along=fit.along * 0)
+
+            ls.tangent_fit = tangent_fit
+        ds = mc.load_dataset("circle:n_samples=200,noise=0.05,ambient_dim=4", seed=0)
+        config = mc.make_run_config(
+            ds, hidden=(8,), objective=mc.ObjectiveConfig(lam="auto"),
+            training=mc.TrainConfig(epochs=5, batch_size=64, seed=0),
+        )  # fmt: skip
+        train_idx, held_idx = split(ds, config.training)
+        search = mc.LamSearchConfig(grid=(0.01, 1.0, 100.0), keep=2, points=30)
+        result = mc.search_lam(ds.X[train_idx], ds.X[held_idx], config, search=search)
+        Path(f"{tmp}/search{rank}_of{world}.json").write_text(json.dumps(result.to_dict()))
+    finally:
+        dist.destroy_process_group()
+
+
+def test_two_rank_lam_search_takes_rank_0s_scores_and_matches_one_process(tmp_path):
+    """Every decision of the search (finalists, k, λ, length, gain) is rank 0's on every rank,
+    even where another rank's scores would choose otherwise; and it is what one process
+    chooses (the candidates train data-parallel, equal to one process to float tolerance)."""
+    for world in (1, 2):
+        mp.spawn(_search, args=(world, str(tmp_path)), nprocs=world)
+    one, zero, other = (
+        json.loads((tmp_path / f"search{r}_of{w}.json").read_text())
+        for r, w in ((0, 1), (0, 2), (1, 2))
+    )
+    assert other == zero  # rank 1 recorded rank 0's scores and choices, not its own
+    assert zero["gain"] == one["gain"] and zero["by_gain"] is not None
+    assert len(zero["by_gain"]) == 2  # the circle is scaled: both gains were searched
+    for a, b in zip(zero["rounds"], one["rounds"], strict=True):
+        assert (a["lams"], a["k"], a["epochs"]) == (b["lams"], b["k"], b["epochs"])
+        assert a["missed"] == pytest.approx(b["missed"], rel=1e-4, abs=1e-6)
+    assert (zero["chosen"], zero.get("epochs")) == (one["chosen"], one.get("epochs"))
+
+
 def test_torchrun_training_resumes_with_another_world_size(tmp_path):
     """2 ranks for 2 epochs, then 1 process to 4 epochs, equals 1 process for 4 epochs."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
