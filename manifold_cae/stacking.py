@@ -195,10 +195,11 @@ def plan_of(config: RunConfig) -> tuple[LayerPlan, ...] | None:
 def layer_run_config(config: RunConfig, plan: Sequence[LayerPlan], layer: int) -> RunConfig:
     """The one-layer run of layer ``layer`` (0-based) of the stack ``config``.
 
-    The first layer keeps the stack's decoder output and input scaling; the others
-    use ``auto`` for both, so a layer on sigmoid codes reconstructs them, unscaled,
-    through a sigmoid (the data's scaling on codes would move the cross-entropy's
-    targets out of [0, 1], where it has no minimum).
+    The first layer keeps the stack's decoder output and input scaling; the others take
+    their codes unscaled (sigmoid and tanh codes are bounded, and a deep encoder scales
+    only its input, so :func:`compose` could not keep a code layer's scaling) and decide
+    their output by them (``auto``): a layer on sigmoid codes reconstructs them through a
+    sigmoid.
     """
     sizes = (config.model.n_features, *config.model.hidden)
     step = plan[layer]
@@ -208,7 +209,7 @@ def layer_run_config(config: RunConfig, plan: Sequence[LayerPlan], layer: int) -
             arch,
             hidden=(sizes[layer + 1],),
             output=arch.output if layer == 0 else "auto",
-            input_scaling=arch.input_scaling if layer == 0 else "auto",
+            input_scaling=arch.input_scaling if layer == 0 else "none",
             input_gain=arch.input_gain if layer == 0 else 1.0,  # the data's, not the codes'
         ),
         sizes[layer],
@@ -249,11 +250,13 @@ def compose(layers: Sequence[Autoencoder]) -> Autoencoder:
     """One deep autoencoder from one-layer ones trained on each other's codes.
 
     Encoder layer l is ``layers[l]``'s encoder; decoder layer l its decoder
-    (bias, and weight when untied). The decoder output is ``layers[0]``'s.
+    (bias, and weight when untied). The decoder output and the input scaling are
+    ``layers[0]``'s, so the composite's ``encode`` is the layers' encoders in turn.
 
     Raises:
         ConfigError: a layer with several encoder layers, or sizes, activations
-            or tying that do not chain.
+            or tying that do not chain, or a layer above the first that scales its
+            inputs (a deep encoder scales only the data).
     """
     first = layers[0].config
     for i, layer in enumerate(layers):
@@ -268,8 +271,14 @@ def compose(layers: Sequence[Autoencoder]) -> Autoencoder:
                 f"layer {i + 1} takes {c.n_features} inputs but layer {i} gives "
                 f"{layers[i - 1].n_hidden} codes"
             )
+        if i and layer.scaled:
+            raise ConfigError(
+                f"layer {i + 1} scales its inputs (input_scaling {c.input_scaling}), but a "
+                "deep encoder scales only the data, at its first layer; train the layers "
+                "above the first with input_scaling none"
+            )
     hidden = tuple(layer.n_hidden for layer in layers)
-    model = _empty(replace(first, hidden=hidden), next(layers[0].parameters()))
+    model = _empty(replace(first, hidden=hidden), layers[0])
     for target, layer in zip(_layer_params(model), layers, strict=True):
         _copy_into(target, _layer_params(layer)[0])
     return model
@@ -290,16 +299,21 @@ def prefix(model: Autoencoder, n_layers: int) -> Autoencoder:
             f"{model.config.hidden}; got {n_layers}"
         )
     cfg = replace(model.config, hidden=model.config.hidden[:n_layers])
-    out = _empty(cfg, next(model.parameters()))
+    out = _empty(cfg, model)
     for target, source in zip(_layer_params(out), _layer_params(model), strict=False):
         _copy_into(target, source)
     return out
 
 
-def _empty(config: ModelConfig, like: torch.Tensor) -> Autoencoder:
-    # Its weights are overwritten; the generator keeps the global RNG untouched.
-    model = Autoencoder(config, generator=torch.Generator(), dtype=like.dtype)
-    return model.to(like.device)
+def _empty(config: ModelConfig, source: Autoencoder) -> Autoencoder:
+    """A model of ``config`` with ``source``'s dtype, device and fitted input scaling; its
+    parameters are for the caller to copy in (the generator leaves the global RNG alone)."""
+    like = next(source.parameters())
+    model = Autoencoder(config, generator=torch.Generator(), dtype=like.dtype).to(like.device)
+    if model.scaled:
+        model.input_shift.copy_(source.input_shift)
+        model.input_scale.copy_(source.input_scale)
+    return model
 
 
 def _layer_params(model: Autoencoder) -> list[list[torch.nn.Parameter]]:

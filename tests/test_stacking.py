@@ -53,16 +53,26 @@ TOTAL = sum(STAGE_EPOCHS) + FINETUNE
 
 
 def random_layers(
-    sizes: tuple[int, ...], activation: str, generator: torch.Generator, *, scale: float = 4.0
+    sizes: tuple[int, ...],
+    activation: str,
+    generator: torch.Generator,
+    *,
+    scale: float = 4.0,
+    scaling: str = "none",
 ) -> list[Autoencoder]:
-    """One-layer float64 autoencoders that chain; large weights saturate some units."""
+    """One-layer float64 autoencoders that chain; large weights saturate some units. The first
+    layer's ``scaling`` is fitted to data of spread 3 about 5 (far from its own units)."""
     layers = []
-    for d_in, d_out in itertools.pairwise(sizes):
+    for i, (d_in, d_out) in enumerate(itertools.pairwise(sizes)):
         layer = Autoencoder(
-            ModelConfig(d_in, (d_out,), activation=activation, output="linear"),
+            ModelConfig(d_in, (d_out,), activation=activation, output="linear",
+                        input_scaling=scaling if i == 0 else "none"),
             generator=generator,
             dtype=torch.float64,
-        )
+        )  # fmt: skip
+        if i == 0:
+            data = 5 + 3 * torch.randn(40, d_in, generator=generator, dtype=torch.float64)
+            layer.set_input_scaling(data)
         with torch.no_grad():
             layer.enc_weights[0].mul_(scale)
             layer.enc_biases[0].normal_(0.0, 1.0, generator=generator)
@@ -85,12 +95,15 @@ def autograd_jacobians(fn, x: torch.Tensor) -> torch.Tensor:
 # ------------------------------------------------------------------ the composite Jacobian
 
 
+@pytest.mark.parametrize("scaling", ["none", "standard"])
 @pytest.mark.parametrize("activation", ["sigmoid", "tanh"])
 @pytest.mark.parametrize("sizes", [(D_X, 5, 3), (D_X, 7, 5, 2)], ids=["2-layer", "3-layer"])
-def test_composite_jacobian_matches_float64_autograd(sizes, activation, generator):
-    layers = random_layers(sizes, activation, generator)
+def test_composite_jacobian_matches_float64_autograd(sizes, activation, scaling, generator):
+    layers = random_layers(sizes, activation, generator, scaling=scaling)
     model = compose(layers)
     x = torch.randn(12, D_X, generator=generator, dtype=torch.float64)
+    if scaling != "none":  # in the data's units, as the first layer's scaling was fitted
+        x = 5 + 3 * x
     preactivations = [t.preactivation for t in model.trace(x)]
     assert any(bool((a.abs() > 4).any()) for a in preactivations), "no saturated unit to test"
 
@@ -159,6 +172,26 @@ def test_prefix_encodes_the_first_layers_and_the_sigmoid_decoder_mirrors_them(ge
     for bad in (0, 4):
         with pytest.raises(ConfigError, match=r"layer must be in 1\.\.3"):
             prefix(model, bad)
+
+
+@pytest.mark.parametrize("scaling", ["standard", "global"])
+def test_compose_and_prefix_keep_the_first_layers_input_scaling(scaling, generator):
+    layers = random_layers((D_X, 5, 4, 3), "tanh", generator, scale=1.0, scaling=scaling)
+    model = compose(layers)
+    x = 5 + 3 * torch.randn(10, D_X, generator=generator, dtype=torch.float64)
+    torch.testing.assert_close(model.encode(x), encode_through(layers, x))
+    torch.testing.assert_close(model.input_scale, layers[0].input_scale)
+    torch.testing.assert_close(model.input_shift, layers[0].input_shift)
+    for i in range(1, 4):
+        torch.testing.assert_close(prefix(model, i).encode(x), encode_through(layers[:i], x))
+    torch.testing.assert_close(model(x), prefix(model, 3)(x))  # both map back to x's units
+
+
+def test_compose_refuses_a_code_layer_that_scales_its_inputs(generator):
+    a, b = random_layers((D_X, 5, 3), "tanh", generator)
+    b = Autoencoder(replace(b.config, input_scaling="global"), dtype=torch.float64)
+    with pytest.raises(ConfigError, match=r"layer 2 scales its inputs.*input_scaling none"):
+        compose([a, b])
 
 
 def test_compose_refuses_layers_that_do_not_chain(generator):
@@ -256,6 +289,22 @@ def test_a_stacked_run_directory_holds_the_composed_model(X, tmp_path):
     torch.testing.assert_close(
         load_stack(tmp_path, layer=1).encode(x), prefix(ckpt.model, 1).encode(x)
     )
+
+
+def test_a_stack_on_data_outside_the_unit_interval_encodes_as_its_layers(tmp_path):
+    """The data's scaling is the first layer's and the composite's; the code layers take
+    their codes as they are; the saved stack encodes as its layers do, in turn."""
+    ds = load_dataset("swiss-roll:n_samples=120,noise=0.02")
+    config = make_run_config(ds, hidden=(6, 4), objective=ObjectiveConfig(kind="cae", lam=0.1),
+                             training=TrainConfig(epochs=4, stacked=True))  # fmt: skip
+    assert (config.model.output, config.model.input_scaling) == ("linear", "global")
+    result = train_stacked(ds.X, config, out_dir=tmp_path, progress=False)
+    first, second = (r.model for r in result.layers)
+    assert first.config.input_scaling == "global" and second.config.input_scaling == "none"
+    x = torch.as_tensor(ds.X[:30])
+    torch.testing.assert_close(result.model.encode(x), second.encode(first.encode(x)))
+    torch.testing.assert_close(load_checkpoint(tmp_path).model.encode(x), result.model.encode(x))
+    torch.testing.assert_close(load_stack(tmp_path, layer=1).encode(x), first.encode(x))
 
 
 class Interrupted(Exception):
