@@ -158,6 +158,7 @@ def train_cmd(ctx: click.Context, data_spec: str, out_dir: Path, config_file: Pa
             f"{summary}"
         )
         click.echo(f"saved {out_dir / 'model.safetensors'} and {out_dir / 'history.json'}")
+    distributed.finish()  # under torchrun: every rank, then exit
 
 
 @main.command("analyze")
@@ -199,11 +200,11 @@ def analyze_cmd(ctx: click.Context, run_dir: Path, data_spec: str, out_dir: Path
         run_dir, data_spec, config=config, which=which, out_dir=out_dir,
         progress=False if quiet else None,
     )  # fmt: skip
-    if not world.is_main:
-        return
-    if not quiet:
-        click.echo((out_dir / "report.md").read_text())
-    click.echo(f"wrote {out_dir}/summary.json, points.csv, spectra.npz, report.md")
+    if world.is_main:
+        if not quiet:
+            click.echo((out_dir / "report.md").read_text())
+        click.echo(f"wrote {out_dir}/summary.json, points.csv, spectra.npz, report.md")
+    distributed.finish()  # under torchrun: every rank, then exit
 
 
 @main.command("plot")
