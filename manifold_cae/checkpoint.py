@@ -245,8 +245,19 @@ def _load(path: Path) -> tuple[Checkpoint, dict[str, torch.Tensor], dict[str, st
 def load_checkpoint(
     path: str | os.PathLike[str], *, map_location: str | torch.device = "cpu"
 ) -> Checkpoint:
-    """Rebuild the exact model saved at ``path`` (a run directory or a file)."""
-    ckpt, _, _ = _load(resolve_model_path(path))
+    """Rebuild the exact model saved at ``path`` (a run directory or a file).
+
+    Raises:
+        CheckpointError: the file is missing, corrupt or not this toolkit's, or it is a
+            stack saved without its first layer's input scaling
+            (:func:`~manifold_cae.stacking.check_composite_scaling`).
+    """
+    file = resolve_model_path(path)
+    ckpt, _, _ = _load(file)
+    if ckpt.config.training.stacked and ckpt.model.scaled:
+        from manifold_cae.stacking import check_composite_scaling  # stacking builds on this
+
+        check_composite_scaling(file.parent, ckpt.model)
     return ckpt._replace(model=ckpt.model.to(map_location))
 
 

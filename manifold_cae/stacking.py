@@ -41,11 +41,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from manifold_cae import distributed
 from manifold_cae._io import atomic_write_json
 from manifold_cae.checkpoint import (
     HISTORY_FILE,
     MODEL_FILE,
     check_resume_or_overwrite,
+    load_checkpoint,
     load_model,
     save_model,
 )
@@ -60,7 +62,7 @@ from manifold_cae.config import (
 )
 from manifold_cae.data.streaming import rows_of
 from manifold_cae.errors import CheckpointError, ConfigError
-from manifold_cae.models import Autoencoder
+from manifold_cae.models import SCALED, Autoencoder
 from manifold_cae.probe import encode_numpy
 from manifold_cae.train import TrainResult, fit, mean_jacobian_norm, mean_scaled_reconstruction
 
@@ -385,7 +387,8 @@ def train_stacked(
     plan = plan_of(config)
     assert plan is not None  # stacked_run_config records it
     run_dir = None if out_dir is None else Path(out_dir)
-    if run_dir is not None:
+    main = distributed.current().is_main  # under torchrun, rank 0 alone writes the run dir
+    if run_dir is not None and main:
         _start_run_dir(run_dir, config, resume=resume, overwrite=overwrite)
     say = log or (lambda _line: None)
     fit_kw = {"progress": progress, "resume": resume}
@@ -400,6 +403,8 @@ def train_stacked(
             f"lam={plan[i].lam}, {plan[i].epochs} epochs, lr={plan[i].lr}"
         )
         sub = None if run_dir is None else run_dir / LAYERS_DIR / str(i + 1)
+        if i and resume and sub is not None and (sub / MODEL_FILE).exists():
+            _check_code_layer(sub)
         layers.append(_fit_stage(x, cfg, sub, X_held_out=held, **fit_kw))
         if i + 1 < len(plan):
             x, held = _codes(layers[-1].model, x), _codes(layers[-1].model, held)
@@ -415,7 +420,7 @@ def train_stacked(
         model = tuned.model
     history = _merged_history(layers, tuned)
     composed = _final_metrics(model, X, X_held_out, seed=config.training.seed)
-    if run_dir is not None:
+    if run_dir is not None and main:
         _finish_run_dir(run_dir, model, config, history, layers, tuned, composed)
     return StackResult(
         model, config, history, run_dir, layers=layers, finetune=tuned, composed=composed
@@ -508,6 +513,44 @@ def _start_run_dir(run_dir: Path, config: RunConfig, *, resume: bool, overwrite:
     # A finished model left from the run being replaced must not outlive an interruption.
     (run_dir / MODEL_FILE).unlink(missing_ok=True)
     atomic_write_json(stack_file, {"config": config.to_dict()})
+
+
+def _check_code_layer(layer_dir: Path) -> None:
+    """Refuse to continue a code layer that scales its inputs: saved by a release whose code
+    layers decided their scaling (``auto``: global on tanh codes), which compose cannot keep."""
+    scaling = load_checkpoint(layer_dir).config.model.input_scaling
+    if scaling in SCALED:
+        raise CheckpointError(
+            f"{layer_dir} was trained on scaled codes (input_scaling {scaling}), by a release "
+            "whose layers above the first scaled their codes; a deep encoder scales only the "
+            "data, so this stack cannot be continued: start it afresh with --overwrite"
+        )
+
+
+def check_composite_scaling(run_dir: Path, model: Autoencoder) -> None:
+    """Refuse a stack's composed ``model`` whose input scaling is not its first layer's.
+
+    Releases before this check composed a stack from the layers' weights alone, so a stack
+    on scaled data (the default outside [0, 1]) encoded raw data with weights trained on
+    scaled data. Nothing is checked where ``run_dir`` holds no first layer.
+
+    Raises:
+        CheckpointError: naming the run and the fix (train it again).
+    """
+    first = run_dir / LAYERS_DIR / "1"
+    if not model.scaled or not (first / MODEL_FILE).is_file():
+        return
+    layer = load_model(first)
+    if layer.scaled and all(
+        torch.equal(getattr(layer, b), getattr(model, b)) for b in ("input_shift", "input_scale")
+    ):
+        return
+    raise CheckpointError(
+        f"{run_dir / MODEL_FILE} is a stack whose composed model lacks its first layer's input "
+        f"scaling ({layer.config.input_scaling}): it was saved by a release that composed "
+        "stacks from the weights alone, so it encodes raw data with weights trained on scaled "
+        "data; train the stack again (manifold-cae train ... --stacked --overwrite)"
+    )
 
 
 def _read_stack_file(path: Path) -> RunConfig:

@@ -524,6 +524,10 @@ def _check_finite(
     recon = record["reconstruction"]
     if not bad and recon > BLOW_UP * start_recon:
         bad = [("reconstruction", f"{recon:.3g}, {recon / start_recon:.2g} times its start")]
+    # Under torchrun every rank must stop together: one that raised alone would leave the
+    # others waiting in the next epoch's all-reduce.
+    if distributed.all_reduce_sum(torch.tensor([float(bool(bad))])).item() > 0 and not bad:
+        bad = [("record of another rank", "non-finite or blew up")]
     if bad:
         name, value = bad[0]
         _diverged(value, record["epoch"] - 1, -1, config, run_dir, state.history, name)

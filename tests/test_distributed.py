@@ -141,6 +141,86 @@ def test_two_process_training_equals_one(tmp_path, case):
         torch.testing.assert_close(w2[k], w1[k], rtol=1e-4, atol=1e-6)
 
 
+def _diverge_on_rank_1(rank: int, tmp: str) -> None:
+    """Rank 1 alone sees a NaN in its epoch-2 record: both ranks must stop with it."""
+    import datetime
+
+    import manifold_cae.train as train_module
+
+    dist.init_process_group("gloo", init_method=f"file://{tmp}/diverge", rank=rank,
+                            world_size=2, timeout=datetime.timedelta(seconds=60))  # fmt: skip
+    try:
+        if rank == 1:
+            real, calls = train_module.mean_jacobian_norm, []
+
+            def mean_jacobian_norm(*args, **kw):
+                calls.append(None)
+                return float("nan") if len(calls) == 2 else real(*args, **kw)
+
+            train_module.mean_jacobian_norm = mean_jacobian_norm
+        ds = mc.load_dataset("circle:n_samples=100,noise=0.05,ambient_dim=4")
+        cfg = mc.make_run_config(ds, hidden=(6,), objective=mc.ObjectiveConfig(lam=0.1),
+                                 training=mc.TrainConfig(epochs=4, batch_size=25))  # fmt: skip
+        try:
+            mc.train_dataset(ds, cfg, progress=False)
+        except mc.DivergenceError as e:
+            Path(f"{tmp}/diverged{rank}").write_text(str(e))
+    finally:
+        dist.destroy_process_group()
+
+
+def test_a_divergence_seen_by_one_rank_stops_every_rank(tmp_path):
+    """Without the epoch's agreed check, rank 0 would wait in the next all-reduce (a hang)."""
+    mp.spawn(_diverge_on_rank_1, args=(str(tmp_path),), nprocs=2)
+    assert "the jacobian norm became nan at epoch 2" in (tmp_path / "diverged1").read_text()
+    assert "the record of another rank became" in (tmp_path / "diverged0").read_text()
+
+
+def _late_stack(rank: int, tmp: str) -> None:
+    """Rank 1 starts after rank 0 has started the stack's run dir."""
+    import time
+
+    from manifold_cae.stacking import train_stacked_dataset
+
+    dist.init_process_group("gloo", init_method=f"file://{tmp}/stack", rank=rank, world_size=2)
+    try:
+        if rank == 1:
+            while not Path(f"{tmp}/run/stack.json").exists():
+                time.sleep(0.05)
+        ds = mc.load_dataset("swiss-roll:n_samples=100,noise=0.02")
+        cfg = mc.make_run_config(ds, hidden=(6, 4), objective=mc.ObjectiveConfig(lam=0.1),
+                                 training=mc.TrainConfig(epochs=4, stacked=True))  # fmt: skip
+        train_stacked_dataset(ds, cfg, out_dir=f"{tmp}/run", progress=False)
+        Path(f"{tmp}/done{rank}").touch()
+    finally:
+        dist.destroy_process_group()
+
+
+def test_only_rank_0_starts_a_stacks_run_dir(tmp_path):
+    """Rank 1 would otherwise find rank 0's stack.json and refuse a run dir that 'already
+    holds a run'."""
+    mp.spawn(_late_stack, args=(str(tmp_path),), nprocs=2)
+    assert (tmp_path / "done0").exists() and (tmp_path / "done1").exists()
+    assert mc.load_checkpoint(tmp_path / "run").config.training.stacked
+
+
+def test_torchrun_stack_equals_one_process(tmp_path):
+    """Rank 0 alone starts and finishes the stack's run dir; the weights are one process's."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    args = ["train", "--data", "swiss-roll:n_samples=150,noise=0.02", "--model", "cae", "-q",
+            "--hidden", "8,4", "--stacked", "--epochs", "4", "--batch-size", "32"]  # fmt: skip
+    launch = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
+              "--master-port", "29535", "-m", "manifold_cae", *args]  # fmt: skip
+    two = subprocess.run([*launch, "--out", str(tmp_path / "two")], env=env, capture_output=True,
+                         text=True)  # fmt: skip
+    assert two.returncode == 0, two.stderr[-3000:]
+    subprocess.run([sys.executable, "-m", "manifold_cae", *args, "--out", str(tmp_path / "one")],
+                   check=True, env=env, capture_output=True)  # fmt: skip
+    one, two = (mc.load_checkpoint(tmp_path / d).model for d in ("one", "two"))
+    for k, v in one.state_dict().items():
+        torch.testing.assert_close(two.state_dict()[k], v, rtol=1e-4, atol=1e-6)
+
+
 def _search(rank: int, world: int, tmp: str) -> None:
     """A λ search (input gains included) in ``world`` gloo ranks; rank 1 scores badly."""
     import manifold_cae.lam_search as ls

@@ -31,6 +31,7 @@ from manifold_cae import (
     loss_terms,
 )
 from manifold_cae.analysis.spectra import FactoredJacobian
+from manifold_cae.checkpoint import save_model
 from manifold_cae.cli import main
 from manifold_cae.config import replace
 from manifold_cae.data import load_dataset
@@ -291,12 +292,18 @@ def test_a_stacked_run_directory_holds_the_composed_model(X, tmp_path):
     )
 
 
-def test_a_stack_on_data_outside_the_unit_interval_encodes_as_its_layers(tmp_path):
+def scaled_stack_config(ds, activation: str, **training) -> RunConfig:
+    return make_run_config(ds, hidden=(6, 4), activation=activation,
+                           objective=ObjectiveConfig(kind="cae", lam=0.1),
+                           training=TrainConfig(epochs=4, stacked=True, **training))  # fmt: skip
+
+
+@pytest.mark.parametrize("activation", ["sigmoid", "tanh"])  # tanh codes: auto was global
+def test_a_stack_on_data_outside_the_unit_interval_encodes_as_its_layers(activation, tmp_path):
     """The data's scaling is the first layer's and the composite's; the code layers take
     their codes as they are; the saved stack encodes as its layers do, in turn."""
     ds = load_dataset("swiss-roll:n_samples=120,noise=0.02")
-    config = make_run_config(ds, hidden=(6, 4), objective=ObjectiveConfig(kind="cae", lam=0.1),
-                             training=TrainConfig(epochs=4, stacked=True))  # fmt: skip
+    config = scaled_stack_config(ds, activation)
     assert (config.model.output, config.model.input_scaling) == ("linear", "global")
     result = train_stacked(ds.X, config, out_dir=tmp_path, progress=False)
     first, second = (r.model for r in result.layers)
@@ -305,6 +312,48 @@ def test_a_stack_on_data_outside_the_unit_interval_encodes_as_its_layers(tmp_pat
     torch.testing.assert_close(result.model.encode(x), second.encode(first.encode(x)))
     torch.testing.assert_close(load_checkpoint(tmp_path).model.encode(x), result.model.encode(x))
     torch.testing.assert_close(load_stack(tmp_path, layer=1).encode(x), first.encode(x))
+
+
+def test_a_stack_saved_without_its_first_layers_scaling_is_refused(tmp_path):
+    """As releases before compose kept the scaling saved it: refused, naming the fix."""
+    ds = load_dataset("swiss-roll:n_samples=120,noise=0.02")
+    result = train_stacked(ds.X, scaled_stack_config(ds, "sigmoid"), out_dir=tmp_path,
+                           progress=False)  # fmt: skip
+    old = Autoencoder(result.model.config)  # shift 0, scale 1: what the old compose saved
+    old.load_state_dict({**result.model.state_dict(), "input_shift": old.input_shift,
+                         "input_scale": old.input_scale})  # fmt: skip
+    save_model(old, tmp_path, config=load_checkpoint(tmp_path).config, epoch=4)
+    for load in (load_checkpoint, load_stack):
+        with pytest.raises(CheckpointError, match=r"lacks its first layer's input scaling.*"
+                           r"--stacked --overwrite"):  # fmt: skip
+            load(tmp_path)
+    np.save(tmp_path / "x.npy", ds.X)
+    out = CliRunner().invoke(main, ["analyze", str(tmp_path), "--data", str(tmp_path / "x.npy"),
+                                    "--out", str(tmp_path / "analysis")])  # fmt: skip
+    assert out.exit_code != 0 and "lacks its first layer's input scaling" in out.output
+
+
+def test_resuming_a_stack_whose_code_layer_scaled_its_codes_is_refused(tmp_path, monkeypatch):
+    """A tanh stack stopped in layer 2 by a release whose code layers scaled (auto: global)."""
+    import manifold_cae.stacking as stacking
+
+    ds = load_dataset("swiss-roll:n_samples=120,noise=0.02")
+    config = scaled_stack_config(ds, "tanh")
+    real = stacking.layer_run_config
+
+    def old_layer_config(config, plan, layer):
+        cfg = real(config, plan, layer)
+        if layer:
+            cfg = replace(cfg, model=replace(cfg.model, input_scaling="global"))
+        return cfg
+
+    monkeypatch.setattr(stacking, "layer_run_config", old_layer_config)
+    count_epochs(monkeypatch, stop_after=3)  # layer 1's 2 epochs, then 1 of layer 2's
+    with pytest.raises(Interrupted):
+        train_stacked(ds.X, config, out_dir=tmp_path, progress=False)
+    monkeypatch.undo()
+    with pytest.raises(CheckpointError, match=r"layers/2 was trained on scaled codes.*--overwrite"):
+        train_stacked(ds.X, config, out_dir=tmp_path, resume=True, progress=False)
 
 
 class Interrupted(Exception):
