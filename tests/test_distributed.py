@@ -221,6 +221,30 @@ def test_torchrun_stack_equals_one_process(tmp_path):
         torch.testing.assert_close(two.state_dict()[k], v, rtol=1e-4, atol=1e-6)
 
 
+def _finish(rank: int, tmp: str) -> None:
+    from manifold_cae import distributed
+
+    dist.init_process_group("gloo", init_method=f"file://{tmp}/finish", rank=rank, world_size=2)
+    codes = []
+    os._exit = codes.append  # this spawned process's own os module: recorded, not exited
+    distributed.finish()
+    Path(f"{tmp}/finished{rank}").write_text(json.dumps([codes, dist.is_initialized()]))
+
+
+def test_finish_exits_every_rank_of_a_group_and_returns_in_a_world_of_one(tmp_path, monkeypatch):
+    """In a group: the group is destroyed, then os._exit(0). Alone (the CLI in-process, as
+    the CliRunner tests run it): finish returns and touches nothing."""
+    mp.spawn(_finish, args=(str(tmp_path),), nprocs=2)
+    for rank in (0, 1):
+        assert json.loads((tmp_path / f"finished{rank}").read_text()) == [[0], False]
+    from manifold_cae import distributed
+
+    codes = []
+    monkeypatch.setattr(os, "_exit", codes.append)
+    distributed.finish()
+    assert codes == []
+
+
 def _search(rank: int, world: int, tmp: str) -> None:
     """A λ search (input gains included) in ``world`` gloo ranks; rank 1 scores badly."""
     import manifold_cae.lam_search as ls
