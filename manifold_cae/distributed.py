@@ -11,10 +11,11 @@ function here is then a no-op, so the library never needs a second code path.
 from __future__ import annotations
 
 import atexit
+import ctypes
 import os
 import sys
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 import torch.distributed as dist
@@ -76,6 +77,10 @@ def finish() -> None:
     dist.destroy_process_group()
     sys.stdout.flush()
     sys.stderr.flush()
+    try:  # and C stdio, which native libraries write to (NCCL_DEBUG, say)
+        ctypes.CDLL(None).fflush(None)
+    except (OSError, AttributeError):  # no C library to load by that name
+        pass
     os._exit(0)
 
 
@@ -101,6 +106,19 @@ def all_gather(obj: Any, world: World | None = None) -> list[Any]:
     out: list[Any] = [None] * world.size
     dist.all_gather_object(out, obj)
     return out
+
+
+T = TypeVar("T")
+
+
+def from_main(obj: T, world: World | None = None) -> T:
+    """Rank 0's ``obj`` on every rank (pickled over the group); ``obj`` itself for one process."""
+    world = world or current()
+    if world.size == 1:
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
 
 
 def my_rows(n_rows: int, world: World | None = None) -> tuple[int, int]:

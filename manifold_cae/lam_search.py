@@ -695,7 +695,7 @@ def _candidate(
     # Under torchrun every rank trains the same candidate (data-parallel) and scores it; all
     # take rank 0's score, so that no float difference between them (another card, another
     # kernel) can make them choose other finalists, λ, length or gain.
-    return distributed.all_gather(fit_)[0]
+    return distributed.from_main(fit_)
 
 
 def resolve_lam(

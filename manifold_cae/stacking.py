@@ -549,7 +549,8 @@ def check_composite_scaling(run_dir: Path, model: Autoencoder) -> None:
         f"{run_dir / MODEL_FILE} is a stack whose composed model lacks its first layer's input "
         f"scaling ({layer.config.input_scaling}): it was saved by a release that composed "
         "stacks from the weights alone, so it encodes raw data with weights trained on scaled "
-        "data; train the stack again (manifold-cae train ... --stacked --overwrite)"
+        f"data; train the stack again (manifold-cae train ... --stacked --overwrite; in a "
+        f"compare study, delete {run_dir} and run compare again)"
     )
 
 
