@@ -54,7 +54,7 @@ from manifold_cae.device import resolve_device
 from manifold_cae.errors import CheckpointError, ConfigError, DataError, DivergenceError
 from manifold_cae.jacobian import closed_form_available, encoder_frobenius_sq
 from manifold_cae.locks import directory_lock
-from manifold_cae.models import Autoencoder
+from manifold_cae.models import SCALED, Autoencoder
 from manifold_cae.noise import batch_rows
 from manifold_cae.objectives import loss_terms, reconstruction_loss
 
@@ -323,7 +323,7 @@ def fit(
     source = _as_source(X, config.model.n_features, "training data")
     config = replace(config, training=resolve_epochs(tcfg, source.shape[0]))
     config = replace(config, model=_resolve_model(source, config.model))
-    if config.model.output == "sigmoid" and config.model.input_scaling in ("standard", "global"):
+    if config.model.output == "sigmoid" and config.model.input_scaling in SCALED:
         raise ConfigError(  # scaled targets leave [0, 1]: the cross-entropy falls without bound
             f"a sigmoid decoder needs targets in [0, 1], but input_scaling="
             f"{config.model.input_scaling!r} moves them out; use --input-scaling none (or "
