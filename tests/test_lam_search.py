@@ -31,6 +31,7 @@ from manifold_cae.lam_search import (
     TangentFit,
     estimate_dimension,
     neighbour_displacements,
+    neighbourhood_fit,
     tangent_fit,
 )
 from manifold_cae.runs import split
@@ -148,6 +149,59 @@ def test_dimension_is_where_the_lifts_drop_most():
     assert estimate_dimension([flat, sharp]) == 2
     assert estimate_dimension([TangentFit(np.array([2.0, 0.5, 0.5]) / 3, 3)]) == 1
     assert estimate_dimension([TangentFit(np.array([0.4]), 3)]) == 1  # one direction only
+
+
+def test_neighbourhood_fit_is_local_pca_and_no_subspace_holds_more(seed):
+    """Against numpy's eigenvalues of each point's scatter; a random k-plane holds no more."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(80, 5)) * np.array([3.0, 2.0, 1.0, 0.3, 0.1])
+    held = rng.normal(size=(15, 5))
+    disp = neighbour_displacements(X, held, neighbours=6, points=100, reference=100, seed=seed)
+    got = neighbourhood_fit(disp, 7)  # more axes than the offsets' rank (5): zeros beyond
+    eig = np.stack([np.linalg.eigvalsh(o.T @ o)[::-1] for o in disp.offsets])  # (15, 5)
+    total = (disp.offsets**2).sum()
+    np.testing.assert_allclose(got.shares[:5], eig.sum(0) / total, rtol=1e-10, atol=1e-15)
+    np.testing.assert_array_equal(got.shares[5:], 0.0)
+    np.testing.assert_allclose(got.along.sum(0) / got.total.sum(), got.shares, rtol=1e-12)
+    Q, _ = np.linalg.qr(rng.normal(size=(5, 2)))  # any fixed 2-plane, at every point
+    plane = ((disp.offsets @ Q) ** 2).sum(axis=(1, 2))  # (15,)
+    assert (plane <= got.along[:, :2].sum(1) * (1 + 1e-12)).all()
+
+
+def test_the_curvature_cut_reads_the_neighbourhoods_not_the_candidate():
+    """The torus in R^30 without noise: a candidate's tilted tangents hold 14, 12.7, 3.2, so
+    its own lifts keep a third direction; local PCA's 18, 11, 0.75 cut it (the true 2)."""
+    tilted = TangentFit(np.array([14.0, 12.7, 3.2, 1e-4]) / 30, 30)
+    local = TangentFit(np.array([18.0, 11.0, 0.75, 1e-12]) / 30, 30)
+    assert estimate_dimension([tilted]) == 3
+    assert estimate_dimension([tilted], local) == 2
+    # local PCA only cuts: where its lifts stay above a tenth, the drop's k stands
+    flat = TangentFit(np.array([8.0, 7.0, 6.0, 5.0]) / 30, 30)
+    assert estimate_dimension([tilted], flat) == 3
+
+
+def test_a_search_on_a_clean_circle_takes_k_1_from_the_data(monkeypatch):
+    """Scripted candidates whose lifts drop after two directions, the second well above a
+    tenth; the real local PCA of a noise-free circle holds almost nothing off its tangent,
+    so k is 1 in every round."""
+    import manifold_cae.lam_search as ls
+
+    def candidate(X, config, lam, epochs, disp, n_dirs):
+        return TangentFit(np.array([0.6, 0.39, 1e-6, 1e-6]), 4)
+
+    monkeypatch.setattr(ls, "_candidate", candidate)
+    ds = mc.load_dataset("circle:n_samples=200,noise=0,ambient_dim=4", seed=0)
+    config = mc.make_run_config(
+        ds, hidden=(8,), objective=ObjectiveConfig(lam="auto"),
+        training=TrainConfig(epochs=5, batch_size=64, seed=0),
+    )  # fmt: skip
+    train_idx, held_idx = split(ds, config.training)
+    result = search_lam(ds.X[train_idx], ds.X[held_idx], config, search=SMALL)
+    assert [r.k for r in result.rounds] == [1, 1]
+    lifts = np.array(result.local_lifts)
+    assert lifts[1] < 0.1 * lifts[0]  # the circle's curvature: far under a tenth
+    assert "local PCA's lifts" in result.report()
+    assert LamSearchResult.from_dict(json.loads(json.dumps(result.to_dict()))) == result
 
 
 @pytest.mark.parametrize(
@@ -533,6 +587,7 @@ def scripted_candidates(monkeypatch, shares: dict[tuple[float, int], list[float]
     """Replace the trained candidates by fits with the given shares per (λ, epochs).
 
     Two shares [a, b] stand for [a, b, b, b] (k is 1 where a > b); four are taken as they are.
+    The data's local PCA is made flat, so that it cuts no k: the scripted lifts alone set k.
     Returns the list of (λ, epochs) the search asked for, in order.
     """
     import manifold_cae.lam_search as ls
@@ -545,6 +600,7 @@ def scripted_candidates(monkeypatch, shares: dict[tuple[float, int], list[float]
         return TangentFit(np.array(given if len(given) == n_dirs else given + given[1:] * 2), 4)
 
     monkeypatch.setattr(ls, "_candidate", candidate)
+    monkeypatch.setattr(ls, "neighbourhood_fit", lambda disp, n: TangentFit(np.full(n, 1 / n), 4))
     return asked
 
 
