@@ -139,7 +139,7 @@ class LamSearchConfig:
 
     grid: tuple[float, ...] = DEFAULT_GRID  # the λ values tried: 10^-2 .. 10^2, 2 per decade
     first_epochs: int | None = None  # epochs of the first round [default: epochs // 5, >= 1]
-    keep: int = 3  # candidates trained for the full epochs in the second round
+    keep: int = 5  # candidates trained for the full epochs in the second round
     neighbours: int = 20  # training neighbours per held-out point (>= 2: their spread)
     points: int = 500  # held-out points the criterion sums over (a seeded sample of them)
     reference: int = 20_000  # training points searched for neighbours (a seeded sample)
