@@ -34,7 +34,7 @@ that candidate's lifts and local PCA's, and the first weak direction of either e
 candidate whose top two tangents tilt toward the curvature holds part of the tangent plane
 in its third (on the torus in R^30 without noise, lifts 14, 12.7, 3.2 against local PCA's
 18, 11, 0.75), so a cut read on it alone kept the curvature as a third tangent; local PCA
-alone counts a tight spiral's turn (:func:`estimate_dimension`). On the manifolds of the
+only adds cuts to the candidate's own (:func:`estimate_dimension`). On the manifolds of the
 tangent benchmark the cut changes k only at little or no noise, to the true dimension
 (README, "Choosing λ automatically"); elsewhere it can still count part of a span.
 The analysis's local dimension (the largest drop in log σ) is not used: on curved manifolds
@@ -314,13 +314,11 @@ def estimate_dimension(fits: Sequence[TangentFit], neighbourhoods: TangentFit | 
 
     The cut reads that fit's own lifts and, where given, ``neighbourhoods``
     (:func:`neighbourhood_fit`: local PCA of the same displacements), and the first weak
-    direction of either ends k. Each view can miss a curvature direction that the other
-    shows: a model's tangents can blur the neighbourhoods' spectrum (on the torus in R^30
-    without noise local PCA holds lifts 18, 11 and 0.75, the curvature under a tenth, while
-    a candidate whose top two tangents tilted held 14, 12.7 and 3.2), and local PCA at 20
-    neighbours sees a tight spiral's turn as a second direction (lifts 9.0, 4.0, 0.01 on
-    BenchmarkManifolds' M13b in R^13) where the Jacobian, a derivative at the point, holds
-    one.
+    direction of either ends k; so local PCA only adds cuts to the candidate's own (the
+    rule before it was read). A model's tangents can blur the neighbourhoods' spectrum: on
+    the torus in R^30 without noise local PCA holds lifts 18, 11 and 0.75 (the curvature,
+    under a tenth), while a candidate whose top two tangents tilted held 14, 12.7 and 3.2,
+    and its own cut kept the curvature as a third tangent.
 
     Returns 1 when no fit has two or more directions.
     """

@@ -179,12 +179,12 @@ def test_the_curvature_cut_reads_the_candidate_and_the_neighbourhoods():
     # local PCA only cuts: where its lifts stay above a tenth, the drop's k stands
     flat = TangentFit(np.array([8.0, 7.0, 6.0, 5.0]) / 30, 30)
     assert estimate_dimension([tilted], flat) == 3
-    # a tight spiral in R^13: local PCA at 20 neighbours holds its turn as a second direction
-    # (9.0, 4.0, 0.01); the candidate, a derivative at the point, holds one: k is 1
-    spiral = TangentFit(np.array([9.0, 4.0, 0.01, 1e-9]) / 13, 13)
-    one = TangentFit(np.array([12.5, 0.4, 0.01, 1e-9]) / 13, 13)
-    assert estimate_dimension([one], spiral) == 1
-    assert estimate_dimension([TangentFit(np.array([9.0, 4.0, 0.01, 1e-9]) / 13, 13)]) == 2
+    # and the candidate's own cut stands where local PCA holds more directions strongly
+    weak_second = TangentFit(np.array([8.1, 0.13, 4.7, 1e-9]) / 13, 13)
+    strong = TangentFit(np.array([8.9, 4.1, 0.01, 1e-9]) / 13, 13)
+    assert estimate_dimension([weak_second]) == 1
+    assert estimate_dimension([weak_second], strong) == 1
+    assert estimate_dimension([strong]) == 2
 
 
 def test_a_search_on_a_clean_circle_takes_k_1_from_the_data(monkeypatch):
