@@ -609,7 +609,10 @@ def search_lam(
         X, X_held, neighbours=search.neighbours, points=search.points,
         reference=search.reference, seed=tcfg.seed,
     )  # fmt: skip
+    # the neighbourhoods' local PCA, which cuts k; under torchrun rank 0's, as the candidates'
+    # scores are, so that no float difference between the ranks can cut k differently
     local = neighbourhood_fit(disp, search.k if search.k is not None else min(search.max_k, rank))
+    local = distributed.from_main(local)
     if "auto" in (config.model.output, config.model.input_scaling):  # as fit decides them
         config = replace(config, model=resolve_model_for(X, config.model))
     if not (choose_gain and config.model.input_scaling in SCALED):

@@ -262,6 +262,8 @@ def _search(rank: int, world: int, tmp: str) -> None:
                 return fit._replace(shares=fit.shares * len(calls) / 100, along=fit.along * 0)
 
             ls.tangent_fit = tangent_fit
+            # and its neighbourhoods' local PCA is flat: it would cut no k
+            ls.neighbourhood_fit = lambda disp, n: ls.TangentFit(np.full(n, 1 / n), 4)
         ds = mc.load_dataset("circle:n_samples=200,noise=0.05,ambient_dim=4", seed=0)
         config = mc.make_run_config(
             ds, hidden=(8,), objective=mc.ObjectiveConfig(lam="auto"),
@@ -285,7 +287,8 @@ def test_two_rank_lam_search_takes_rank_0s_scores_and_matches_one_process(tmp_pa
         json.loads((tmp_path / f"search{r}_of{w}.json").read_text())
         for r, w in ((0, 1), (0, 2), (1, 2))
     )
-    assert other == zero  # rank 1 recorded rank 0's scores and choices, not its own
+    assert other == zero  # rank 1 recorded rank 0's scores, local PCA and choices, not its own
+    assert zero["local_lifts"] == pytest.approx(one["local_lifts"], rel=1e-12)
     assert zero["gain"] == one["gain"] and zero["by_gain"] is not None
     assert len(zero["by_gain"]) == 2  # the circle is scaled: both gains were searched
     for a, b in zip(zero["rounds"], one["rounds"], strict=True):
