@@ -23,30 +23,25 @@ every direction) would capture everything.
 from the same displacements. The *lift* of a candidate's i-th tangent is the share of the
 displacement energy along it times n_features (1 for a random direction); k is where the
 lift drops most on a log scale between consecutive tangents, read at the candidate whose
-drop is the largest, then cut before the first of the top k directions, of that candidate
-or of local PCA on the same displacements (:func:`neighbourhood_fit`), whose lift is under
-``CURVATURE_LIFT`` (a tenth) of the largest. Without noise a curved neighbourhood's spread
-has a small second-order part along the curvature (a circle's neighbours bend inside its
-plane: lifts 9.97, 0.03, then 0), and the drop from that part to nothing is the largest of
-all, so the drop alone counted the span (2 for the circle, 3 for the sphere) and the criterion then
-ranked λ by how well the tangents held the span, not the tangent plane. The cut reads both
-that candidate's lifts and local PCA's, and the first weak direction of either ends k: a
+drop is the largest, then cut before the first of the top k directions of local PCA on the
+same displacements (:func:`neighbourhood_fit`) whose lift is under ``CURVATURE_LIFT`` (a
+tenth) of the largest. Without noise a curved neighbourhood's spread has a small
+second-order part along the curvature (a circle's neighbours bend inside its plane: lifts
+9.97, 0.03, then 0), and the drop from that part to nothing is the largest of all, so the
+drop alone counted the span (2 for the circle, 3 for the sphere) and the criterion then
+ranked λ by how well the tangents held the span, not the tangent plane. The cut reads local
+PCA, not the candidate, because a candidate's tangents can only blur that spectrum: a
 candidate whose top two tangents tilt toward the curvature holds part of the tangent plane
 in its third (on the torus in R^30 without noise, lifts 14, 12.7, 3.2 against local PCA's
-18, 11, 0.75), so a cut read on it alone kept the curvature as a third tangent; local PCA
-only adds cuts to the candidate's own (:func:`estimate_dimension`). On the manifolds of the
-tangent benchmark the cut changes k only at little or no noise, to the true dimension
-(README, "Choosing λ automatically"); elsewhere it can still count part of a span.
+18, 11, 0.75), and a cut read there kept the curvature as a third tangent. On the manifolds
+of the tangent benchmark the cut changes k only at little or no noise, to the true
+dimension (README, "Choosing λ automatically"); elsewhere it can still count part of a span.
 The analysis's local dimension (the largest drop in log σ) is not used: on curved manifolds
 it counts the span the manifold curves in, because a sigmoid encoder keeps that span.
 
 **Search**: successive halving in two rounds. Every λ of ``grid`` is trained for
-``first_epochs`` (default: a fifth of the run's epochs); the ``keep`` (5) best by the
-criterion are trained for the run's full epochs (k is estimated afresh in each round). Five,
-not three: a small λ trains slowly, and after a fifth of the epochs it can rank below larger
-ones that it beats at the full length (the torus in R^30 without noise at gain 2: λ 0.1 to
-1 hold the tangents to 6-7° at 500 epochs, but ranked fourth to sixth at 100, and the three
-finalists gave 11°). A candidate is
+``first_epochs`` (default: a fifth of the run's epochs); the ``keep`` best by the criterion
+are trained for the run's full epochs (k is estimated afresh in each round). A candidate is
 the run ``train --lam <λ>`` would make (same seed, split and settings; shorter in the first
 round; with ``held_out`` 0, on the four fifths of the training rows that do not score)
 trained in memory; one that diverges ranks last. Under ``torchrun`` the ranks train each
@@ -144,7 +139,7 @@ class LamSearchConfig:
 
     grid: tuple[float, ...] = DEFAULT_GRID  # the λ values tried: 10^-2 .. 10^2, 2 per decade
     first_epochs: int | None = None  # epochs of the first round [default: epochs // 5, >= 1]
-    keep: int = 5  # candidates trained for the full epochs in the second round
+    keep: int = 3  # candidates trained for the full epochs in the second round
     neighbours: int = 20  # training neighbours per held-out point (>= 2: their spread)
     points: int = 500  # held-out points the criterion sums over (a seeded sample of them)
     reference: int = 20_000  # training points searched for neighbours (a seeded sample)
@@ -312,13 +307,11 @@ def estimate_dimension(fits: Sequence[TangentFit], neighbourhoods: TangentFit | 
     cut before the first of those k directions whose lift is under ``CURVATURE_LIFT`` of the
     largest (the criterion scores the top k tangents in order).
 
-    The cut reads that fit's own lifts and, where given, ``neighbourhoods``
-    (:func:`neighbourhood_fit`: local PCA of the same displacements), and the first weak
-    direction of either ends k; so local PCA only adds cuts to the candidate's own (the
-    rule before it was read). A model's tangents can blur the neighbourhoods' spectrum: on
-    the torus in R^30 without noise local PCA holds lifts 18, 11 and 0.75 (the curvature,
-    under a tenth), while a candidate whose top two tangents tilted held 14, 12.7 and 3.2,
-    and its own cut kept the curvature as a third tangent.
+    The cut reads ``neighbourhoods`` (:func:`neighbourhood_fit`: local PCA of the same
+    displacements) where given, else that fit's own lifts. A model's tangents can only blur
+    the spectrum: on the torus in R^30 without noise, local PCA holds lifts 18, 11 and 0.75
+    (the curvature direction, under a tenth), while a candidate whose top two tangents were
+    tilted held 14, 12.7 and 3.2, so its cut kept the curvature as a third tangent.
 
     Returns 1 when no fit has two or more directions.
     """
@@ -333,15 +326,9 @@ def estimate_dimension(fits: Sequence[TangentFit], neighbourhoods: TangentFit | 
             best, k, at = float(drops[i]), i + 1, f
     if at is None:
         return k
-    views = [at] if neighbourhoods is None else [at, neighbourhoods]
-    return min(_before_weak(v.lifts[:k]) for v in views)
-
-
-def _before_weak(lifts: np.ndarray) -> int:
-    """How many of ``lifts`` come before the first under ``CURVATURE_LIFT`` of the largest
-    (at least 1; all of them where none is)."""
+    lifts = (at if neighbourhoods is None else neighbourhoods).lifts[:k]
     weak = np.flatnonzero(lifts < CURVATURE_LIFT * lifts.max())
-    return max(1, int(weak[0])) if len(weak) else len(lifts)
+    return max(1, int(weak[0])) if len(weak) else k  # the tangents before the first weak one
 
 
 # ------------------------------------------------------------------ the search record

@@ -168,10 +168,9 @@ def test_neighbourhood_fit_is_local_pca_and_no_subspace_holds_more(seed):
     assert (plane <= got.along[:, :2].sum(1) * (1 + 1e-12)).all()
 
 
-def test_the_curvature_cut_reads_the_candidate_and_the_neighbourhoods():
-    """The first weak direction of either view ends k."""
-    # the torus in R^30 without noise: a candidate's tilted tangents hold 14, 12.7, 3.2, so
-    # its own lifts keep a third direction; local PCA's 18, 11, 0.75 cut it (the true 2)
+def test_the_curvature_cut_reads_the_neighbourhoods_not_the_candidate():
+    """The torus in R^30 without noise: a candidate's tilted tangents hold 14, 12.7, 3.2, so
+    its own lifts keep a third direction; local PCA's 18, 11, 0.75 cut it (the true 2)."""
     tilted = TangentFit(np.array([14.0, 12.7, 3.2, 1e-4]) / 30, 30)
     local = TangentFit(np.array([18.0, 11.0, 0.75, 1e-12]) / 30, 30)
     assert estimate_dimension([tilted]) == 3
@@ -179,12 +178,6 @@ def test_the_curvature_cut_reads_the_candidate_and_the_neighbourhoods():
     # local PCA only cuts: where its lifts stay above a tenth, the drop's k stands
     flat = TangentFit(np.array([8.0, 7.0, 6.0, 5.0]) / 30, 30)
     assert estimate_dimension([tilted], flat) == 3
-    # and the candidate's own cut stands where local PCA holds more directions strongly
-    weak_second = TangentFit(np.array([8.1, 0.13, 4.7, 1e-9]) / 13, 13)
-    strong = TangentFit(np.array([8.9, 4.1, 0.01, 1e-9]) / 13, 13)
-    assert estimate_dimension([weak_second]) == 1
-    assert estimate_dimension([weak_second], strong) == 1
-    assert estimate_dimension([strong]) == 2
 
 
 def test_a_search_on_a_clean_circle_takes_k_1_from_the_data(monkeypatch):
