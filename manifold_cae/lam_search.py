@@ -273,11 +273,16 @@ def tangent_fit(
     gen = torch.Generator(device=param.device).manual_seed(seed)
     basis = tangents(model, x, n_directions, generator=gen).basis.double().cpu()  # (n, d, K)
     offsets = torch.as_tensor(displacements.offsets, dtype=torch.float64)  # (n, m, d)
-    per_point = (offsets @ basis).square().sum(dim=1)  # (n, K)
+    return _fit_of((offsets @ basis).square().sum(dim=1), offsets)  # energy along: (n, K)
+
+
+def _fit_of(per_point: torch.Tensor, offsets: torch.Tensor) -> TangentFit:
+    """The :class:`TangentFit` of ``per_point`` (n, K), each point's energy along K
+    directions, as shares of the energy of ``offsets`` (n, m, d)."""
     energy = offsets.square().sum(dim=(1, 2))  # (n,)
     total = energy.sum().clamp_min(torch.finfo(torch.float64).tiny)
     shares = (per_point.sum(dim=0) / total).numpy()
-    return TangentFit(shares, displacements.offsets.shape[-1], per_point.numpy(), energy.numpy())
+    return TangentFit(shares, offsets.shape[-1], per_point.numpy(), energy.numpy())
 
 
 def neighbourhood_fit(displacements: Displacements, n_directions: int) -> TangentFit:
@@ -296,10 +301,7 @@ def neighbourhood_fit(displacements: Displacements, n_directions: int) -> Tangen
     per_point = torch.zeros(offsets.shape[0], n_directions, dtype=torch.float64)
     width = min(n_directions, energy.shape[1])
     per_point[:, :width] = energy[:, :width]
-    total_each = offsets.square().sum(dim=(1, 2))  # (n,)
-    total = total_each.sum().clamp_min(torch.finfo(torch.float64).tiny)
-    shares = (per_point.sum(dim=0) / total).numpy()
-    return TangentFit(shares, offsets.shape[-1], per_point.numpy(), total_each.numpy())
+    return _fit_of(per_point, offsets)
 
 
 def estimate_dimension(fits: Sequence[TangentFit], neighbourhoods: TangentFit | None = None) -> int:
@@ -677,8 +679,7 @@ def _search_at(
     schedule = [(first, search.keep), (tcfg.epochs, 1)] if first < tcfg.epochs else [
         (tcfg.epochs, 1)
     ]  # fmt: skip
-    rank = min(config.model.n_hidden, config.model.n_features)
-    n_dirs = search.k if search.k is not None else min(search.max_k, rank)
+    n_dirs = len(local.shares)  # search.k, or the top max_k (fewer if d_h or d_x is)
     alive, rounds, first_fits = list(search.grid), [], {}
     for i, (epochs, keep) in enumerate(schedule, start=1):
         fits: dict[float, TangentFit | None] = {}
