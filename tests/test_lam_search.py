@@ -151,6 +151,21 @@ def test_dimension_is_where_the_lifts_drop_most():
     assert estimate_dimension([TangentFit(np.array([0.4]), 3)]) == 1  # one direction only
 
 
+def test_one_over_contracted_fit_cannot_set_k_alone():
+    """Four fits drop after three tangents (ratio 5); a fifth, over-contracted, holds one
+    dominant tangent, and its drop (27 to 5) is the largest of any fit. Read at that fit
+    alone, k would be 1 (mnist5k's λ 100 finalist); on the fits' mean log-lifts it is 3."""
+    D = 20
+    agree = [TangentFit(np.array([5.0 + i / 10, 5.0, 5.0, 1.0, 0.9, 0.8]) / D, D) for i in range(4)]
+    outlier = TangentFit(np.array([27.0, 5.0, 4.0, 3.0, 2.0, 1.0]) / D, D)
+    assert np.log(27 / 5) > np.log(5.0 / 1.0)  # the outlier's drop is the largest
+    assert estimate_dimension([outlier]) == 1
+    assert estimate_dimension([*agree, outlier]) == 3
+    assert estimate_dimension([outlier, *agree]) == 3  # the order of the fits does not matter
+    with pytest.raises(ValueError, match="6 and 3 directions"):  # no common spectrum to average
+        estimate_dimension([*agree, TangentFit(np.array([6.0, 6.0, 6.0]) / D, D)])
+
+
 def test_neighbourhood_fit_is_local_pca_and_no_subspace_holds_more(seed):
     """Against numpy's eigenvalues of each point's scatter; a random k-plane holds no more."""
     rng = np.random.default_rng(seed)
