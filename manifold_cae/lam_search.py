@@ -76,7 +76,7 @@ tie: where k fills the neighbourhoods' span, as for the torus in R^30 without no
 run misses 1e-7 to 2e-5 and the gains differ by rounding. The standard errors matter on
 smooth manifolds at high noise, where the gains' misses differ by 0.1 to 0.3 % and gain 2
 was up to 10° worse (the sphere at noise 0.1: 9.7° at gain 1, 19.6° at gain 2; 1.2
-standard errors apart); where gain 2 is better the difference is 3.7 to 15 standard
+standard errors apart); where gain 2 is better the difference is 3.0 to 15 standard
 errors. The gains are compared at one k, estimated from
 all their last rounds' fits, and each gain's choice at its own chosen length. The gain sets
 how large the data are for the sigmoid units, so how sharply one layer can bend around
@@ -131,7 +131,7 @@ RESOLVED_MISS = 1e-4
 # A later gain replaces the first only if it misses less by more than GAIN_Z standard errors
 # (paired bootstrap over the held-out points, BOOTSTRAP resamples): on the circle, the helix
 # and the sphere the gains' misses differ by 0.6 to 1.6 standard errors where gain 2 was the
-# worse choice (up to 10° worse), and by 3.7 to 15 where it was the better one.
+# worse choice (up to 10° worse), and by 3.0 to 15 where it was the better one.
 GAIN_Z = 2.0
 BOOTSTRAP = 1000
 Log = Callable[[str], None]
@@ -315,7 +315,7 @@ def estimate_dimension(fits: Sequence[TangentFit], neighbourhoods: TangentFit | 
 
     Each fit is one reading of the spectrum, and the average keeps one fit from setting k
     alone: on mnist5k with five finalists, λ 100 held one dominant tangent (lifts 27, 12.5,
-    10.2) and its drop, the largest of any fit, made k 1; the finalists' mean drops after 3.
+    10.2) and its drop, the largest of any fit, made k 1, and that finalist was chosen.
     The fits must hold the same number of directions (a search's all do).
 
     The cut reads ``neighbourhoods`` (:func:`neighbourhood_fit`: local PCA of the same
