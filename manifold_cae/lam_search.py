@@ -48,9 +48,9 @@ larger ones that it beats at the full length (the swiss roll without noise: 6.8�
 three finalists, 5.9° with five; the torus in R^30 without noise: 11.2° and 6.0°). A
 candidate is the run ``train --lam <λ>`` would make (same seed, split and settings; shorter
 in the first round; with ``held_out`` 0, on the four fifths of the training rows that do
-not score) trained in memory; one that diverges ranks last. Under ``torchrun`` the ranks train each
-candidate together (data-parallel) and all take rank 0's score of it, so they make the same
-choices even where their floats differ. The search costs about
+not score) trained in memory; one that diverges ranks last. Under ``torchrun`` the ranks
+train each candidate together (data-parallel) and all take rank 0's score of it, so they
+make the same choices even where their floats differ. The search costs about
 ``len(grid) * first_epochs + keep * epochs`` epochs per input gain (below), then the chosen
 λ is trained as the run itself.
 
