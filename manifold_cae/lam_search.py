@@ -98,7 +98,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -361,10 +361,14 @@ class SearchRound:
     missed: tuple[float | None, ...]  # the criterion per λ; None: training diverged
     k: int  # tangent directions the criterion used in this round
     lifts: tuple[tuple[float, ...], ...]  # per λ, the lifts of its top tangents (() if diverged)
+    # of ``lams``, those trained beyond the finalists, because the best run of this length
+    # was the smallest or largest λ trained at it (:func:`_beyond`); () in the first round,
+    # and in records saved before the search looked beyond its finalists
+    added: tuple[float, ...] = ()
 
     @classmethod
     def from_dict(cls, r: dict[str, Any]) -> SearchRound:
-        lists = {name: tuple(r[name]) for name in ("lams", "missed")}
+        lists = {name: tuple(r.get(name, ())) for name in ("lams", "missed", "added")}
         return cls(**{**r, **lists, "lifts": tuple(map(tuple, r["lifts"]))})
 
 
@@ -411,6 +415,9 @@ class LamSearchResult:
         for name in ("epochs", "rescored", "gain", "by_gain", "gain_k", "local_lifts"):
             if d[name] is None:
                 del d[name]
+        for r in d["rounds"]:  # as rounds saved before the search looked beyond its finalists
+            if not r["added"]:
+                del r["added"]
         if d["settings"]["gains"] == [1.0]:  # one gain: as records saved before gains were
             del d["settings"]["gains"]
         return d
@@ -466,7 +473,8 @@ class LamSearchResult:
         """The curve as a plain-text table: one row per λ, one column per round.
 
         When the last round estimated another k, a column shows the finalists' first-round
-        runs scored at that k too: the numbers the choice compared.
+        runs scored at that k too: the numbers the choice compared. λs trained to the full
+        length past the finalists (:attr:`SearchRound.added`) are marked.
         """
         columns = [(f"missed (k={r.k}, {r.epochs} ep)", r.lams, r.missed) for r in self.rounds]
         first, last = self.rounds[0], self.rounds[-1]
@@ -482,9 +490,9 @@ class LamSearchResult:
             for _, lams, missed in columns:
                 v = dict(zip(lams, missed, strict=True)).get(lam, "")
                 cells.append("diverged" if v is None else f"{v:.4f}" if v != "" else "")
-            mark = ""
+            mark = "  (past the finalists)" if lam in last.added else ""
             if lam == self.chosen:
-                mark = "  <- chosen" + (
+                mark += "  <- chosen" + (
                     f" ({self.chosen_epochs} ep)" if self.chosen_epochs != self.full_epochs else ""
                 )
             lines.append(f"{lam:9.4g}" + "".join(c.rjust(width + 2) for c in cells) + mark)
@@ -665,7 +673,7 @@ class _GainSearch(NamedTuple):
     """One gain's search, with the fits the gains are compared by."""
 
     result: LamSearchResult
-    last: dict[float, TangentFit | None]  # the last round's fits, by λ
+    last: dict[float, TangentFit | None]  # the last round's finalists' fits, by λ
     chosen_fit: TangentFit  # the chosen λ's fit at its chosen length
 
 
@@ -709,6 +717,25 @@ def _search_at(
         # Best first, diverged last, ties in grid order (a stable sort); survivors in grid order.
         ranked = sorted(alive, key=lambda lam: math.inf if missed[lam] is None else missed[lam])
         alive = [lam for lam in alive if lam in ranked[:keep]]
+    finalists = dict(fits)  # k was estimated from these; the gains are compared on them too
+    # The best run of the last length at an edge of the λs trained to it: train the next grid
+    # λ past it at that length, until the best has a worse one on each side (module docstring).
+    while beyond := _beyond(search.grid, fits, ranked[0]):
+        for lam in beyond:
+            say(f"λ search, past the finalists' best ({ranked[0]:g}): lam={lam:g}, "
+                f"{epochs} epochs")  # fmt: skip
+            fits[lam] = _candidate(X, config, lam, epochs, disp, n_dirs)
+            missed[lam] = None if fits[lam] is None else fits[lam].missed(k)
+        trained = [lam for lam in search.grid if lam in fits]  # grid order: ties as before
+        ranked = sorted(trained, key=lambda lam: math.inf if missed[lam] is None else missed[lam])
+    if len(fits) > len(finalists):
+        lams = tuple(lam for lam in search.grid if lam in fits)
+        rounds[-1] = dataclasses.replace(
+            rounds[-1], lams=lams, missed=tuple(missed[lam] for lam in lams),
+            lifts=tuple(() if fits[lam] is None else tuple(map(float, fits[lam].lifts))
+                        for lam in lams),
+            added=tuple(lam for lam in lams if lam not in finalists),
+        )  # fmt: skip
     source = "given" if search.k is not None else "estimated"
     chosen, length, rescored = ranked[0], tcfg.epochs if choose_length else None, None
     chosen_fit = fits[chosen]
@@ -728,7 +755,20 @@ def _search_at(
     result = LamSearchResult(chosen, tuple(rounds), search, source, scored_on=scored_on,
                              epochs=length, rescored=rescored,
                              local_lifts=tuple(map(float, local.lifts)))  # fmt: skip
-    return _GainSearch(result, fits, chosen_fit)  # type: ignore[arg-type]
+    return _GainSearch(result, finalists, chosen_fit)  # type: ignore[arg-type]
+
+
+def _beyond(
+    grid: Sequence[float], trained: Mapping[float, TangentFit | None], best: float
+) -> list[float]:
+    """The grid λ next past ``best`` on each side where ``best`` is the smallest or largest
+    of the ``trained`` λs and the grid goes on; [] where the best is flanked (or at the
+    grid's own ends)."""
+    order = sorted(grid)
+    i, done = order.index(best), [lam for lam in order if lam in trained]
+    below = [order[i - 1]] if best == done[0] and i > 0 else []
+    above = [order[i + 1]] if best == done[-1] and i + 1 < len(order) else []
+    return below + above
 
 
 def _candidate(

@@ -29,6 +29,7 @@ from manifold_cae.config_files import load_toml
 from manifold_cae.lam_search import (
     DEFAULT_GRID,
     TangentFit,
+    _beyond,
     estimate_dimension,
     neighbour_displacements,
     neighbourhood_fit,
@@ -245,10 +246,11 @@ def test_search_is_deterministic_for_a_seed_and_follows_its_schedule():
     assert a == b
     first, second = a.rounds
     assert (first.epochs, first.lams) == (1, SMALL.grid)  # epochs // 5, the whole grid
-    assert second.epochs == 5 and len(second.lams) == SMALL.keep
+    finalists = [lam for lam in second.lams if lam not in second.added]
+    assert second.epochs == 5 and len(finalists) == SMALL.keep
     assert set(second.lams) <= set(first.lams)
     ranked = sorted(zip(first.missed, first.lams, strict=True))
-    assert set(second.lams) == {lam for _, lam in ranked[: SMALL.keep]}  # the best survive
+    assert set(finalists) == {lam for _, lam in ranked[: SMALL.keep]}  # the best survive
     assert a.chosen == min(zip(second.missed, second.lams, strict=True))[1]
     assert a.k_source == "estimated" and 1 <= second.k <= 4
 
@@ -964,3 +966,70 @@ def test_a_run_whose_search_chose_no_gain_refuses_another_gain_on_resume(tmp_pat
     doubled = mc.config.replace(config, model=mc.config.replace(config.model, input_gain=2.0))
     with pytest.raises(mc.CheckpointError, match="input_gain"):
         mc.train_dataset(ds, doubled, out_dir=tmp_path / "r", resume=True)
+
+
+# ------------------------------------------------------------------ past the finalists
+
+WIDE = LamSearchConfig(grid=(0.01, 0.1, 1.0, 10.0, 100.0), keep=2, points=30)
+
+
+def test_beyond_is_the_next_grid_lam_past_a_best_at_an_edge_of_those_trained():
+    grid, fit = WIDE.grid, TangentFit(np.ones(2), 2)
+    assert _beyond(grid, dict.fromkeys((10.0, 100.0), fit), 10.0) == [1.0]
+    assert _beyond(grid, dict.fromkeys((1.0, 10.0), fit), 10.0) == [100.0]
+    assert _beyond(grid, dict.fromkeys((0.1, 1.0, 10.0), fit), 1.0) == []  # flanked
+    assert _beyond(grid, dict.fromkeys((0.01, 0.1), fit), 0.01) == []  # the grid's own end
+    assert _beyond(grid, {1.0: fit}, 1.0) == [0.1, 10.0]  # keep 1: both sides
+    assert _beyond(grid, {0.1: None, 1.0: fit}, 1.0) == [10.0]  # a diverged λ flanks too
+    assert _beyond((100.0, 1.0, 10.0), dict.fromkeys((10.0, 100.0), fit), 10.0) == [1.0]
+
+
+# The first round keeps 10 and 100; at full length 10 is best, so 1 is trained, beats it and
+# is trained past in turn (0.1), which is worse: 1 is chosen, and 0.01 is never trained.
+PAST_THE_FINALISTS = {
+    **{(lam, 1): [0.30, 0.01] for lam in (0.01, 0.1, 1.0)},
+    (10.0, 1): [0.40, 0.01], (100.0, 1): [0.35, 0.01],
+    (10.0, 5): [0.60, 0.01], (100.0, 5): [0.50, 0.01],
+    (1.0, 5): [0.70, 0.01], (0.1, 5): [0.65, 0.01],
+}  # fmt: skip
+
+
+def test_the_search_trains_past_a_best_finalist_at_the_edge_until_it_is_flanked(monkeypatch):
+    asked = scripted_candidates(monkeypatch, PAST_THE_FINALISTS)
+    ds, config = small_run()
+    train_idx, held_idx = split(ds, config.training)
+    result = search_lam(ds.X[train_idx], ds.X[held_idx], config, search=WIDE,
+                        choose_gain=False)  # fmt: skip
+    assert asked[5:] == [(10.0, 5), (100.0, 5), (1.0, 5), (0.1, 5)]
+    last = result.rounds[-1]
+    assert (last.lams, last.added, last.k) == ((0.1, 1.0, 10.0, 100.0), (0.1, 1.0), 1)
+    assert last.missed == pytest.approx((0.35, 0.30, 0.40, 0.50))
+    assert (result.chosen, result.chosen_epochs) == (1.0, 5)  # its 1-epoch run: 0.70 missed
+    assert "past the finalists" in result.table()
+    assert LamSearchResult.from_dict(json.loads(json.dumps(result.to_dict()))) == result
+
+
+def test_past_the_largest_finalist_too_and_not_past_the_grid(monkeypatch):
+    asked = scripted_candidates(monkeypatch, {
+        **{(lam, 1): [0.30, 0.01] for lam in (0.1, 10.0, 100.0)},
+        (0.01, 1): [0.40, 0.01], (1.0, 1): [0.35, 0.01],
+        (0.01, 5): [0.50, 0.01], (1.0, 5): [0.60, 0.01], (10.0, 5): [0.70, 0.01],
+        (100.0, 5): [0.80, 0.01],
+    })  # fmt: skip
+    ds, config = small_run()
+    train_idx, held_idx = split(ds, config.training)
+    result = search_lam(ds.X[train_idx], ds.X[held_idx], config, search=WIDE,
+                        choose_gain=False)  # fmt: skip
+    assert asked[5:] == [(0.01, 5), (1.0, 5), (10.0, 5), (100.0, 5)]  # 100: the grid's end
+    assert result.rounds[-1].added == (10.0, 100.0) and result.chosen == 100.0
+
+
+def test_a_record_without_added_rounds_loads_and_saves_as_it_was():
+    record = {
+        "chosen": 1.0, "k_source": "estimated", "criterion": "c",
+        "settings": dataclasses.asdict(SMALL),
+        "rounds": [{"epochs": 5, "lams": [1.0], "missed": [0.1], "k": 1, "lifts": [[2.0]]}],
+    }  # fmt: skip
+    result = LamSearchResult.from_dict(json.loads(json.dumps(record)))
+    assert result.rounds[0].added == ()
+    assert result.to_dict()["rounds"] == record["rounds"]
