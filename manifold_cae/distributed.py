@@ -13,7 +13,9 @@ from __future__ import annotations
 import atexit
 import ctypes
 import os
+import pickle
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -111,14 +113,37 @@ def all_gather(obj: Any, world: World | None = None) -> list[Any]:
 T = TypeVar("T")
 
 
-def from_main(obj: T, world: World | None = None) -> T:
-    """Rank 0's ``obj`` on every rank (pickled over the group); ``obj`` itself for one process."""
+def on_main(compute: Callable[[], T], world: World | None = None) -> T:
+    """``compute()`` run on rank 0 alone, its result on every rank; ``compute()`` itself for
+    one process.
+
+    What ``compute`` raises on rank 0 is raised on every rank (rank 0 raises its own, with
+    its traceback; the others a copy, or a RuntimeError naming it where it does not
+    pickle), so that no rank waits in a broadcast for a result that will not come.
+    ``compute`` must not use the group: the other ranks are not running it.
+    """
     world = world or current()
     if world.size == 1:
-        return obj
-    box = [obj]
+        return compute()
+    box: list[Any] = [None]
+    error: BaseException | None = None
+    if world.rank == 0:
+        try:
+            box = [(True, compute())]
+        except Exception as e:
+            error = e
+            try:
+                copy = pickle.loads(pickle.dumps(e))  # sent as it is where it round-trips
+            except Exception:
+                copy = RuntimeError(f"rank 0 raised {type(e).__name__}: {e}")
+            box = [(False, copy)]
     dist.broadcast_object_list(box, src=0)
-    return box[0]
+    if error is not None:
+        raise error
+    ok, value = box[0]
+    if not ok:
+        raise value
+    return value
 
 
 def my_rows(n_rows: int, world: World | None = None) -> tuple[int, int]:

@@ -45,14 +45,21 @@ it counts the span the manifold curves in, because a sigmoid encoder keeps that 
 the criterion are trained for the run's full epochs (k is estimated afresh in each round).
 Five, not three: a small λ trains slowly, so at a fifth of the epochs it can rank below
 larger ones that it beats at the full length (the swiss roll without noise: 6.8° with
-three finalists, 5.9° with five; the torus in R^30 without noise: 11.2° and 6.0°). A
+three finalists, 5.9° with five; the torus in R^30 without noise: 11.2° and 6.0°). For
+the same reason the search does not stop at its finalists' edge: where the best full-length
+run is the smallest (or largest) λ trained to that length, the next grid λ past it trains to
+the full length too, and so on until a worse run flanks the best on each side
+(:func:`_beyond`; the helix in R^50 without noise: the best finalist was the smallest, λ 1,
+4.0° off; past it λ 0.316 and 0.1 scored better, 2.7° and 2.4°, and 0.0316 worse). k stays
+the finalists' (the runs past them are scored at it), and the last round records them in
+:attr:`SearchRound.added`. A
 candidate is the run ``train --lam <λ>`` would make (same seed, split and settings; shorter
 in the first round; with ``held_out`` 0, on the four fifths of the training rows that do
 not score) trained in memory; one that diverges ranks last. Under ``torchrun`` the ranks
 train each candidate together (data-parallel) and all take rank 0's score of it, so they
 make the same choices even where their floats differ. The search costs about
-``len(grid) * first_epochs + keep * epochs`` epochs per input gain (below), then the chosen
-λ is trained as the run itself.
+``len(grid) * first_epochs + keep * epochs`` epochs per input gain (below), plus ``epochs``
+per λ trained past the finalists, then the chosen λ is trained as the run itself.
 
 **Length**: each finalist (a λ trained to the full length) has a first-round run too; the
 choice is the best of those runs and the full-length ones, all scored at the last round's
@@ -614,8 +621,8 @@ def search_lam(
     )  # fmt: skip
     # the neighbourhoods' local PCA, which cuts k; under torchrun rank 0's, as the candidates'
     # scores are, so that no float difference between the ranks can cut k differently
-    local = neighbourhood_fit(disp, search.k if search.k is not None else min(search.max_k, rank))
-    local = distributed.from_main(local)
+    n_local = search.k if search.k is not None else min(search.max_k, rank)
+    local = distributed.on_main(lambda: neighbourhood_fit(disp, n_local))
     if "auto" in (config.model.output, config.model.input_scaling):  # as fit decides them
         config = replace(config, model=resolve_model_for(X, config.model))
     if not (choose_gain and config.model.input_scaling in SCALED):
@@ -783,15 +790,17 @@ def _candidate(
     try:
         model = fit(X, run, progress=False).model
     except DivergenceError:  # the loss is summed over the ranks: all of them diverge or none
-        fit_ = None
-    else:
+        return None
+
+    def score() -> TangentFit | None:
         fit_ = tangent_fit(model, disp, n_dirs, seed=config.training.seed)
-        if not np.isfinite(fit_.shares).all():  # NaN would score as perfect
-            fit_ = None
-    # Under torchrun every rank trains the same candidate (data-parallel) and scores it; all
-    # take rank 0's score, so that no float difference between them (another card, another
-    # kernel) can make them choose other finalists, λ, length or gain.
-    return distributed.from_main(fit_)
+        return fit_ if np.isfinite(fit_.shares).all() else None  # NaN would score as perfect
+
+    # Under torchrun every rank trains the same candidate (data-parallel); rank 0 alone scores
+    # it and every rank takes that score, so that no float difference between them (another
+    # card, another kernel) can make them choose other finalists, λ, length or gain, and an
+    # error in the scoring stops every rank, not rank 0 alone.
+    return distributed.on_main(score)
 
 
 def resolve_lam(

@@ -176,6 +176,38 @@ def test_a_divergence_seen_by_one_rank_stops_every_rank(tmp_path):
     assert "the record of another rank became" in (tmp_path / "diverged0").read_text()
 
 
+def _on_main(rank: int, tmp: str) -> None:
+    from manifold_cae import distributed
+
+    dist.init_process_group("gloo", init_method=f"file://{tmp}/on_main", rank=rank, world_size=2)
+    try:
+        ran = []
+
+        def compute(fail: bool) -> int:
+            ran.append(rank)
+            if fail:
+                raise mc.ConfigError(f"scoring failed on rank {rank}")
+            return 10 + rank
+
+        value = distributed.on_main(lambda: compute(False))
+        try:
+            distributed.on_main(lambda: compute(True))
+        except mc.ConfigError as e:
+            error = str(e)
+        Path(f"{tmp}/on_main{rank}").write_text(json.dumps([value, ran, error]))
+    finally:
+        dist.destroy_process_group()
+
+
+def test_on_main_sends_rank_0s_result_and_raises_its_error_on_every_rank(tmp_path):
+    """Rank 0 computes alone; when it raises, every rank raises (else the others would wait
+    in the broadcast for a result that never comes: a hang)."""
+    mp.spawn(_on_main, args=(str(tmp_path),), nprocs=2)
+    for rank, ran in ((0, [0, 0]), (1, [])):
+        got = json.loads((tmp_path / f"on_main{rank}").read_text())
+        assert got == [10, ran, "scoring failed on rank 0"]
+
+
 def _late_stack(rank: int, tmp: str) -> None:
     """Rank 1 starts after rank 0 has started the stack's run dir."""
     import time
