@@ -49,9 +49,10 @@ three finalists, 5.9° with five; the torus in R^30 without noise: 11.2° and 6.
 the same reason the search does not stop at its finalists' edge: where the best full-length
 run is the smallest (or largest) λ trained to that length, the next grid λ past it trains to
 the full length too, and so on until a worse run flanks the best on each side
-(:func:`_beyond`; the helix in R^50 without noise: the best finalist was the smallest, λ 1,
-4.0° off; past it λ 0.316 and 0.1 scored better, 2.7° and 2.4°, and 0.0316 worse). k stays
-the finalists' (the runs past them are scored at it), and the last round records them in
+(:func:`_beyond`), while a run past it misses less by more than ``RESOLVED_MISS``. On the
+helix in R^50 without noise the best finalist was the smallest, λ 1, 4.0° off; past it λ
+0.316 and 0.1 scored better (2.7° and 2.4°), and 0.0316 worse. k stays the finalists' (the
+runs past them are scored at it), and the last round records them in
 :attr:`SearchRound.added`. A
 candidate is the run ``train --lam <λ>`` would make (same seed, split and settings; shorter
 in the first round; with ``held_out`` 0, on the four fifths of the training rows that do
@@ -61,13 +62,14 @@ make the same choices even where their floats differ. The search costs about
 ``len(grid) * first_epochs + keep * epochs`` epochs per input gain (below), plus ``epochs``
 per λ trained past the finalists, then the chosen λ is trained as the run itself.
 
-**Length**: each finalist (a λ trained to the full length) has a first-round run too; the
+**Length**: each finalist (a λ the first round kept) has a first-round run too; the
 choice is the best of those runs and the full-length ones, all scored at the last round's
 k, so the search also chooses when to stop: a finalist's first-round run that scores
 strictly better than every full-length one is chosen with its shorter length, and the run
 trains for that many epochs (:attr:`LamSearchResult.epochs`); a tie keeps the full length.
-Only finalists compete: when the last round's k differs from the first's, a λ that the
-first round dropped at its own k could otherwise come back at the other (on the helix
+Only finalists' first-round runs compete (not those of λs trained past the finalists): when
+the last round's k differs from the first's, a λ that the first round dropped at its own k
+could otherwise come back at the other (on the helix
 without noise, a λ dropped at k=1 won at k=2 with a tangent 32° off).
 The criterion ranks training lengths as the true tangent error does; a longer run fits
 more of the noise, and on the built-in manifolds at noise 0.1 the shorter run was the
@@ -77,21 +79,21 @@ better one (README, "Choosing λ automatically").
 the whole search runs once per gain of ``LamSearchConfig.gains`` (default 1 and 2, times the
 model's ``input_gain``), each on the same displacements, and the gain whose chosen run
 misses least wins if it misses less than the first gain by more than ``GAIN_Z`` = 2 standard
-errors (a paired bootstrap over the held-out points, :func:`advantage`); else the first
-gain stays. Misses under ``RESOLVED_MISS`` = 1e-4, which float32 tangents do not resolve,
-tie: where k fills the neighbourhoods' span, as for the torus in R^30 without noise, every
-run misses 1e-7 to 2e-5 and the gains differ by rounding. The standard errors matter on
-smooth manifolds at high noise, where the gains' misses differ by 0.1 to 0.3 % and gain 2
-was up to 10° worse (the sphere at noise 0.1: 9.7° at gain 1, 19.6° at gain 2; 1.2
-standard errors apart); where gain 2 is better the difference is 3.0 to 15 standard
-errors. The gains are compared at one k, estimated from
-all their last rounds' fits, and each gain's choice at its own chosen length. The gain sets
-how large the data are for the sigmoid units, so how sharply one layer can bend around
-them: on the 1,000-point swiss roll at noise 0.02 the chosen run's tangents are 18.9° off
-at gain 1 and 6.1° at gain 2 (the criterion: 0.077 and 0.027 missed), on the torus in
-R^30 21.3° and 9.9° (0.231 and 0.179), while with noise the circle, the helix and the
-sphere are mostly best at gain 1 (README, "Choosing λ automatically"). ``compare`` does
-not search it (``choose_gain=False``): every model of a study sees the same inputs.
+errors (a paired bootstrap over the held-out points, :func:`advantage`); else the first gain
+stays. Misses under ``RESOLVED_MISS`` = 1e-4, which float32 tangents do not resolve, tie:
+where k fills the neighbourhoods' span, as for the torus in R^30 without noise, every run
+misses 1e-7 to 2e-5 and the gains differ by rounding. The standard errors matter on smooth
+manifolds at high noise, where the gains' misses differ by 0.1 to 0.3 % and gain 2 was up to
+10° worse (the sphere at noise 0.1: 9.7° at gain 1, 19.6° at gain 2; 1.2 standard errors
+apart); where gain 2 is better the difference is 3.0 to 15 standard errors. The gains are
+compared at one k, estimated from all their finalists' full-length fits, and each gain's
+choice at its own chosen length. The gain sets how large the data are for the sigmoid units,
+so how sharply one layer can bend around them: on the 1,000-point swiss roll at noise 0.02
+the chosen run's tangents are 18.9° off at gain 1 and 6.1° at gain 2 (the criterion: 0.077
+and 0.027 missed), on the torus in R^30 21.3° and 9.9° (0.231 and 0.179), while with noise
+the circle, the helix and the sphere are mostly best at gain 1 (README, "Choosing λ
+automatically"). ``compare`` does not search it (``choose_gain=False``): every model of a
+study sees the same inputs.
 
 The choice travels with the run: :func:`with_search` puts the chosen λ in
 ``objective.lam``, its length in ``training.epochs``, its gain in ``model.input_gain``,
@@ -375,8 +377,9 @@ class SearchRound:
 
     @classmethod
     def from_dict(cls, r: dict[str, Any]) -> SearchRound:
-        lists = {name: tuple(r.get(name, ())) for name in ("lams", "missed", "added")}
-        return cls(**{**r, **lists, "lifts": tuple(map(tuple, r["lifts"]))})
+        lists = {name: tuple(r[name]) for name in ("lams", "missed")}
+        added = tuple(r.get("added", ()))  # records saved before it existed added none
+        return cls(**{**r, **lists, "added": added, "lifts": tuple(map(tuple, r["lifts"]))})
 
 
 @dataclass(frozen=True)
@@ -487,7 +490,7 @@ class LamSearchResult:
         first, last = self.rounds[0], self.rounds[-1]
         if self.rescored is not None and first.k != last.k:
             finalists = [(lam, v) for lam, v in zip(first.lams, self.rescored, strict=True)
-                         if lam in last.lams]  # fmt: skip
+                         if lam in last.lams and lam not in last.added]  # fmt: skip
             lams, values = zip(*finalists, strict=True)
             columns.insert(1, (f"at k={last.k} ({first.epochs} ep)", lams, values))
         width = max(len(c[0]) for c in columns)
@@ -726,15 +729,19 @@ def _search_at(
         alive = [lam for lam in alive if lam in ranked[:keep]]
     finalists = dict(fits)  # k was estimated from these; the gains are compared on them too
     # The best run of the last length at an edge of the λs trained to it: train the next grid
-    # λ past it at that length, until the best has a worse one on each side (module docstring).
-    while beyond := _beyond(search.grid, fits, ranked[0]):
+    # λ past it at that length, while one past it misses less, beyond float32's resolution (a
+    # tie keeps the best: else a walk could follow rounding to the grid's end).
+    best = ranked[0]
+    while beyond := _beyond(search.grid, fits, best):
         for lam in beyond:
-            say(f"λ search, past the finalists' best ({ranked[0]:g}): lam={lam:g}, "
-                f"{epochs} epochs")  # fmt: skip
+            say(f"λ search, past the finalists' best ({best:g}): lam={lam:g}, {epochs} epochs")
             fits[lam] = _candidate(X, config, lam, epochs, disp, n_dirs)
             missed[lam] = None if fits[lam] is None else fits[lam].missed(k)
-        trained = [lam for lam in search.grid if lam in fits]  # grid order: ties as before
-        ranked = sorted(trained, key=lambda lam: math.inf if missed[lam] is None else missed[lam])
+        floor = max(missed[best], RESOLVED_MISS)  # type: ignore[type-var]
+        scored = [lam for lam in beyond if missed[lam] is not None]
+        better = [lam for lam in scored if max(missed[lam], RESOLVED_MISS) < floor]
+        if better:
+            best = min(better, key=lambda lam: missed[lam])  # type: ignore[arg-type, return-value]
     if len(fits) > len(finalists):
         lams = tuple(lam for lam in search.grid if lam in fits)
         rounds[-1] = dataclasses.replace(
@@ -744,7 +751,7 @@ def _search_at(
             added=tuple(lam for lam in lams if lam not in finalists),
         )  # fmt: skip
     source = "given" if search.k is not None else "estimated"
-    chosen, length, rescored = ranked[0], tcfg.epochs if choose_length else None, None
+    chosen, length, rescored = best, tcfg.epochs if choose_length else None, None
     chosen_fit = fits[chosen]
     if choose_length and len(rounds) > 1:  # a finalist's first-round run, at the last k, may win
         last = rounds[-1]
@@ -753,7 +760,7 @@ def _search_at(
         scores = [
             (v, lam)
             for v, lam in zip(rescored, first_fits, strict=True)
-            if lam in last.lams and v is not None  # a finalist whose first run diverged: none
+            if lam in finalists and v is not None  # a finalist whose first run diverged: none
         ]
         if scores:
             short, lam = min(scores, key=lambda t: t[0])  # ties: grid order, as ``ranked``

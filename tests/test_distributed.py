@@ -294,8 +294,12 @@ def _search(rank: int, world: int, tmp: str) -> None:
                 return fit._replace(shares=fit.shares * len(calls) / 100, along=fit.along * 0)
 
             ls.tangent_fit = tangent_fit
-            # and its neighbourhoods' local PCA is flat: it would cut no k
-            ls.neighbourhood_fit = lambda disp, n: ls.TangentFit(np.full(n, 1 / n), 4)
+
+            def neighbourhood_fit(disp, n):  # flat: it would cut no k
+                calls.append(None)
+                return ls.TangentFit(np.full(n, 1 / n), 4)
+
+            ls.neighbourhood_fit = neighbourhood_fit
         ds = mc.load_dataset("circle:n_samples=200,noise=0.05,ambient_dim=4", seed=0)
         config = mc.make_run_config(
             ds, hidden=(8,), objective=mc.ObjectiveConfig(lam="auto"),
@@ -305,16 +309,19 @@ def _search(rank: int, world: int, tmp: str) -> None:
         search = mc.LamSearchConfig(grid=(0.01, 1.0, 100.0), keep=2, points=30)
         result = mc.search_lam(ds.X[train_idx], ds.X[held_idx], config, search=search)
         Path(f"{tmp}/search{rank}_of{world}.json").write_text(json.dumps(result.to_dict()))
+        if rank == 1:
+            Path(f"{tmp}/scored{rank}_of{world}").write_text(str(len(calls)))
     finally:
         dist.destroy_process_group()
 
 
 def test_two_rank_lam_search_takes_rank_0s_scores_and_matches_one_process(tmp_path):
-    """Every decision of the search (finalists, k, λ, length, gain) is rank 0's on every rank,
-    even where another rank's scores would choose otherwise; and it is what one process
+    """Every decision of the search (finalists, k, λ, length, gain) is rank 0's on every rank:
+    rank 1, whose scores would choose otherwise, scores nothing; and it is what one process
     chooses (the candidates train data-parallel, equal to one process to float tolerance)."""
     for world in (1, 2):
         mp.spawn(_search, args=(world, str(tmp_path)), nprocs=world)
+    assert (tmp_path / "scored1_of2").read_text() == "0"  # rank 0 alone scored
     one, zero, other = (
         json.loads((tmp_path / f"search{r}_of{w}.json").read_text())
         for r, w in ((0, 1), (0, 2), (1, 2))

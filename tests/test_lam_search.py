@@ -1033,3 +1033,39 @@ def test_a_record_without_added_rounds_loads_and_saves_as_it_was():
     result = LamSearchResult.from_dict(json.loads(json.dumps(record)))
     assert result.rounds[0].added == ()
     assert result.to_dict()["rounds"] == record["rounds"]
+
+
+def _wide_search(monkeypatch, shares):
+    asked = scripted_candidates(monkeypatch, shares)
+    ds, config = small_run()
+    train_idx, held_idx = split(ds, config.training)
+    result = search_lam(ds.X[train_idx], ds.X[held_idx], config, search=WIDE,
+                        choose_gain=False)  # fmt: skip
+    return asked, result
+
+
+def test_a_tie_past_the_finalists_keeps_the_best_and_ends_the_walk(monkeypatch):
+    """Else ties (exact 0 misses where k fills the span) would walk to the grid's end."""
+    asked, result = _wide_search(monkeypatch, {
+        **PAST_THE_FINALISTS, (1.0, 5): [0.60, 0.01], (0.1, 5): [0.99, 0.01],
+    })  # fmt: skip
+    assert asked[5:] == [(10.0, 5), (100.0, 5), (1.0, 5)]
+    assert result.chosen == 10.0 and result.rounds[-1].added == (1.0,)
+
+
+def test_a_lam_trained_past_the_finalists_competes_at_full_length_only(monkeypatch):
+    """Round 1 reads k=1 and drops λ 1; round 2 reads k=2. λ 1 is trained past the finalists
+    (10 is the smaller) and loses; its first-round run would win at k=2 (0.05 missed against
+    10's 0.10), but the first round dropped it, as only finalists' short runs compete."""
+    drop_after_1, drop_after_2 = [0.001] * 3, [1e-4, 1e-4]
+    asked, result = _wide_search(monkeypatch, {
+        (0.01, 1): [0.2, *drop_after_1], (0.1, 1): [0.2, *drop_after_1],
+        (1.0, 1): [0.30, 0.65, 0.001, 0.001],
+        (10.0, 1): [0.60, *drop_after_1], (100.0, 1): [0.55, *drop_after_1],
+        (10.0, 5): [0.50, 0.40, *drop_after_2], (100.0, 5): [0.45, 0.44, 1e-3, 1e-3],
+        (1.0, 5): [0.45, 0.35, *drop_after_2],
+    })  # fmt: skip
+    assert [r.k for r in result.rounds] == [1, 2]
+    assert asked[5:] == [(10.0, 5), (100.0, 5), (1.0, 5)] and result.rounds[-1].added == (1.0,)
+    assert (result.chosen, result.chosen_epochs) == (10.0, 5)
+    assert "at k=2 (1 ep)" in result.table() and result.rescored[2] == pytest.approx(0.05)
