@@ -321,11 +321,12 @@ class ObjectiveConfig:
         LAM_AUTO,
         'Weight of the contractive penalty (cae, cae-h, rcae; ae and dae have none), or "auto":'
         " chosen by a seeded search on a log grid, scored on the held-out split (a fifth of "
-        "the training rows with --held-out 0), about 7.8 trainings in all (one more per λ "
-        "tried past the finalists' best); recorded in the "
-        "run. In train it also chooses the length (a fifth of --epochs where that scores "
-        "better) and, for scaled inputs, the input gain (1 or 2 times --input-gain; 14.6 "
-        "trainings); compare keeps both. Stacked layers take 0.1 each for auto.",
+        "the training rows with --held-out 0), about 7.8 trainings in all, plus one per λ "
+        "trained past the finalists where the best of them is the smallest or largest; "
+        "recorded in the run. In train it also chooses the length (a fifth of --epochs "
+        "where that scores better) and, for scaled inputs, the input gain (1 or 2 times "
+        "--input-gain; 14.6 trainings, plus those past the finalists); compare keeps both. "
+        "Stacked layers take 0.1 each for auto.",
     )
     noise: float = _opt(
         0.3, "DAE corruption: Gaussian std, or drop probability for masking/salt-pepper."
