@@ -44,23 +44,23 @@ it counts the span the manifold curves in, because a sigmoid encoder keeps that 
 ``first_epochs`` (default: a fifth of the run's epochs); the ``keep`` (default 5) best by
 the criterion are trained for the run's full epochs (k is estimated afresh in each round).
 Five, not three: a small λ trains slowly, so at a fifth of the epochs it can rank below
-larger ones that it beats at the full length (the swiss roll without noise: 6.8° with
-three finalists, 5.9° with five; the torus in R^30 without noise: 11.2° and 6.0°). For
-the same reason the search does not stop at its finalists' edge: where the best full-length
-run is the smallest (or largest) λ trained to that length, the next grid λ past it trains to
-the full length too, and so on until a worse run flanks the best on each side
-(:func:`_beyond`), while a run past it misses less by more than ``RESOLVED_MISS``. On the
-helix in R^50 without noise the best finalist was the smallest, λ 1, 4.0° off; past it λ
-0.316 and 0.1 scored better (2.7° and 2.4°), and 0.0316 worse. k stays the finalists' (the
-runs past them are scored at it), and the last round records them in
-:attr:`SearchRound.added`. A
-candidate is the run ``train --lam <λ>`` would make (same seed, split and settings; shorter
-in the first round; with ``held_out`` 0, on the four fifths of the training rows that do
-not score) trained in memory; one that diverges ranks last. Under ``torchrun`` the ranks
-train each candidate together (data-parallel) and all take rank 0's score of it, so they
-make the same choices even where their floats differ. The search costs about
-``len(grid) * first_epochs + keep * epochs`` epochs per input gain (below), plus ``epochs``
-per λ trained past the finalists, then the chosen λ is trained as the run itself.
+larger ones that it beats at the full length (the swiss roll without noise: 6.8° with three
+finalists, 5.9° with five; the torus in R^30 without noise: 11.2° and 6.0°). For the same
+reason the search does not stop at its finalists' edge: where the best full-length run is
+the smallest (or largest) λ trained to that length, the next grid λ past it trains to the
+full length too, and so on until a worse run flanks the best on each side (:func:`_beyond`),
+while a run past it misses less (misses under ``RESOLVED_MISS`` tie, and a tie keeps the
+best). On the helix in R^50 without noise the best finalist was the smallest, λ 1, 4.0° off;
+past it λ 0.316 and 0.1 scored better (2.7° and 2.4°), and 0.0316 worse. k stays the
+finalists' (the runs past them are scored at it), and the last round records them in
+:attr:`SearchRound.added`. A candidate is the run ``train --lam <λ>`` would make (same seed,
+split and settings; shorter in the first round; with ``held_out`` 0, on the four fifths of
+the training rows that do not score) trained in memory; one that diverges ranks last. Under
+``torchrun`` the ranks train each candidate together (data-parallel); rank 0 alone scores it
+and all take that score, so they make the same choices even where their floats differ. The
+search costs about ``len(grid) * first_epochs + keep * epochs`` epochs per input gain
+(below), plus ``epochs`` per λ trained past the finalists, then the chosen λ is trained as
+the run itself.
 
 **Length**: each finalist (a λ the first round kept) has a first-round run too; the
 choice is the best of those runs and the full-length ones, all scored at the last round's
