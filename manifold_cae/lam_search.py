@@ -664,8 +664,7 @@ def search_lam(
 
     def beats_first(c: GainChoice) -> bool:
         """Misses less than the first gain, beyond float32's resolution and GAIN_Z SEs."""
-        floor = max(choices[base].missed, RESOLVED_MISS)  # type: ignore[arg-type]
-        lower = c.missed is not None and max(c.missed, RESOLVED_MISS) < floor
+        lower = _misses_less(c.missed, choices[base].missed)  # type: ignore[arg-type]
         return lower and (c.z is None or c.z > GAIN_Z)
 
     winners = [i for i, c in enumerate(choices) if i != base and beats_first(c)]
@@ -720,10 +719,7 @@ def _search_at(
             )
         k = search.k or estimate_dimension(done, local)
         missed = {lam: None if f is None else f.missed(k) for lam, f in fits.items()}
-        rounds.append(SearchRound(
-            epochs, tuple(alive), tuple(missed[lam] for lam in alive), k,
-            tuple(() if fits[lam] is None else tuple(map(float, fits[lam].lifts)) for lam in alive),
-        ))  # fmt: skip
+        rounds.append(_round(epochs, alive, k, fits, missed))
         # Best first, diverged last, ties in grid order (a stable sort); survivors in grid order.
         ranked = sorted(alive, key=lambda lam: math.inf if missed[lam] is None else missed[lam])
         alive = [lam for lam in alive if lam in ranked[:keep]]
@@ -737,25 +733,20 @@ def _search_at(
             say(f"λ search, past the finalists' best ({best:g}): lam={lam:g}, {epochs} epochs")
             fits[lam] = _candidate(X, config, lam, epochs, disp, n_dirs)
             missed[lam] = None if fits[lam] is None else fits[lam].missed(k)
-        floor = max(missed[best], RESOLVED_MISS)  # type: ignore[type-var]
-        scored = [lam for lam in beyond if missed[lam] is not None]
-        better = [lam for lam in scored if max(missed[lam], RESOLVED_MISS) < floor]
+        incumbent: float = missed[best]  # type: ignore[assignment]  # the best is scored
+        better = [lam for lam in beyond if _misses_less(missed[lam], incumbent)]
         if better:
             best = min(better, key=lambda lam: missed[lam])  # type: ignore[arg-type, return-value]
-    if len(fits) > len(finalists):
-        lams = tuple(lam for lam in search.grid if lam in fits)
-        rounds[-1] = dataclasses.replace(
-            rounds[-1], lams=lams, missed=tuple(missed[lam] for lam in lams),
-            lifts=tuple(() if fits[lam] is None else tuple(map(float, fits[lam].lifts))
-                        for lam in lams),
-            added=tuple(lam for lam in lams if lam not in finalists),
-        )  # fmt: skip
+    if len(fits) > len(finalists):  # the last round, with the λs trained past its finalists
+        lams = [lam for lam in search.grid if lam in fits]
+        added = tuple(lam for lam in lams if lam not in finalists)
+        rounds[-1] = _round(epochs, lams, k, fits, missed, added)
     source = "given" if search.k is not None else "estimated"
     chosen, length, rescored = best, tcfg.epochs if choose_length else None, None
     chosen_fit = fits[chosen]
     if choose_length and len(rounds) > 1:  # a finalist's first-round run, at the last k, may win
         last = rounds[-1]
-        k, best = last.k, missed[chosen]  # ``missed``: the last round's
+        k, full = last.k, missed[chosen]  # ``missed``: the last round's
         rescored = tuple(None if f is None else f.missed(k) for f in first_fits.values())
         scores = [
             (v, lam)
@@ -764,12 +755,32 @@ def _search_at(
         ]
         if scores:
             short, lam = min(scores, key=lambda t: t[0])  # ties: grid order, as ``ranked``
-            if short < best:  # strictly better: a tie keeps the full length
+            if short < full:  # strictly better: a tie keeps the full length
                 chosen, length, chosen_fit = lam, rounds[0].epochs, first_fits[lam]
     result = LamSearchResult(chosen, tuple(rounds), search, source, scored_on=scored_on,
                              epochs=length, rescored=rescored,
                              local_lifts=tuple(map(float, local.lifts)))  # fmt: skip
     return _GainSearch(result, finalists, chosen_fit)  # type: ignore[arg-type]
+
+
+def _round(
+    epochs: int,
+    lams: Sequence[float],
+    k: int,
+    fits: Mapping[float, TangentFit | None],
+    missed: Mapping[float, float | None],
+    added: tuple[float, ...] = (),
+) -> SearchRound:
+    """The record of ``lams`` trained for ``epochs`` and scored at k."""
+    lifts = tuple(tuple(map(float, f.lifts)) if (f := fits[lam]) is not None else ()
+                  for lam in lams)  # fmt: skip
+    return SearchRound(epochs, tuple(lams), tuple(missed[lam] for lam in lams), k, lifts, added)
+
+
+def _misses_less(miss: float | None, than: float) -> bool:
+    """``miss`` is lower than ``than`` beyond float32's resolution (misses under
+    ``RESOLVED_MISS`` tie); None (diverged) never is."""
+    return miss is not None and max(miss, RESOLVED_MISS) < max(than, RESOLVED_MISS)
 
 
 def _beyond(

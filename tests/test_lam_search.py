@@ -973,6 +973,16 @@ def test_a_run_whose_search_chose_no_gain_refuses_another_gain_on_resume(tmp_pat
 WIDE = LamSearchConfig(grid=(0.01, 0.1, 1.0, 10.0, 100.0), keep=2, points=30)
 
 
+def _wide_search(monkeypatch, shares):
+    """A search over WIDE at one gain with scripted candidates: (what it trained, result)."""
+    asked = scripted_candidates(monkeypatch, shares)
+    ds, config = small_run()
+    train_idx, held_idx = split(ds, config.training)
+    result = search_lam(ds.X[train_idx], ds.X[held_idx], config, search=WIDE,
+                        choose_gain=False)  # fmt: skip
+    return asked, result
+
+
 def test_beyond_is_the_next_grid_lam_past_a_best_at_an_edge_of_those_trained():
     grid, fit = WIDE.grid, TangentFit(np.ones(2), 2)
     assert _beyond(grid, dict.fromkeys((10.0, 100.0), fit), 10.0) == [1.0]
@@ -995,11 +1005,7 @@ PAST_THE_FINALISTS = {
 
 
 def test_the_search_trains_past_a_best_finalist_at_the_edge_until_it_is_flanked(monkeypatch):
-    asked = scripted_candidates(monkeypatch, PAST_THE_FINALISTS)
-    ds, config = small_run()
-    train_idx, held_idx = split(ds, config.training)
-    result = search_lam(ds.X[train_idx], ds.X[held_idx], config, search=WIDE,
-                        choose_gain=False)  # fmt: skip
+    asked, result = _wide_search(monkeypatch, PAST_THE_FINALISTS)
     assert asked[5:] == [(10.0, 5), (100.0, 5), (1.0, 5), (0.1, 5)]
     last = result.rounds[-1]
     assert (last.lams, last.added, last.k) == ((0.1, 1.0, 10.0, 100.0), (0.1, 1.0), 1)
@@ -1010,16 +1016,12 @@ def test_the_search_trains_past_a_best_finalist_at_the_edge_until_it_is_flanked(
 
 
 def test_past_the_largest_finalist_too_and_not_past_the_grid(monkeypatch):
-    asked = scripted_candidates(monkeypatch, {
+    asked, result = _wide_search(monkeypatch, {
         **{(lam, 1): [0.30, 0.01] for lam in (0.1, 10.0, 100.0)},
         (0.01, 1): [0.40, 0.01], (1.0, 1): [0.35, 0.01],
         (0.01, 5): [0.50, 0.01], (1.0, 5): [0.60, 0.01], (10.0, 5): [0.70, 0.01],
         (100.0, 5): [0.80, 0.01],
     })  # fmt: skip
-    ds, config = small_run()
-    train_idx, held_idx = split(ds, config.training)
-    result = search_lam(ds.X[train_idx], ds.X[held_idx], config, search=WIDE,
-                        choose_gain=False)  # fmt: skip
     assert asked[5:] == [(0.01, 5), (1.0, 5), (10.0, 5), (100.0, 5)]  # 100: the grid's end
     assert result.rounds[-1].added == (10.0, 100.0) and result.chosen == 100.0
 
@@ -1033,15 +1035,6 @@ def test_a_record_without_added_rounds_loads_and_saves_as_it_was():
     result = LamSearchResult.from_dict(json.loads(json.dumps(record)))
     assert result.rounds[0].added == ()
     assert result.to_dict()["rounds"] == record["rounds"]
-
-
-def _wide_search(monkeypatch, shares):
-    asked = scripted_candidates(monkeypatch, shares)
-    ds, config = small_run()
-    train_idx, held_idx = split(ds, config.training)
-    result = search_lam(ds.X[train_idx], ds.X[held_idx], config, search=WIDE,
-                        choose_gain=False)  # fmt: skip
-    return asked, result
 
 
 def test_a_tie_past_the_finalists_keeps_the_best_and_ends_the_walk(monkeypatch):
