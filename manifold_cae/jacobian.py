@@ -27,7 +27,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor
 
-from manifold_cae.config import PENALTY_METHODS, closed_form_possible
+from manifold_cae.config import PENALTY_METHODS, auto_penalty, closed_form_possible
 from manifold_cae.errors import ConfigError
 from manifold_cae.models import Autoencoder, activation_slope
 from manifold_cae.noise import draw
@@ -267,10 +267,9 @@ def frobenius_sq_stochastic(
 
 
 def resolve_method(model: Autoencoder, method: Method) -> str:
-    """``auto`` becomes ``closed`` for one layer, else ``exact``."""
-    if method == "auto":
-        return "closed" if closed_form_available(model) else "exact"
-    return method
+    """``auto`` for the encoder's ||J||_F^2 made concrete: ``closed`` for one layer, else
+    ``exact`` or ``stochastic`` by J's size (:func:`~manifold_cae.config.auto_penalty`)."""
+    return auto_penalty("cae", model.config) if method == "auto" else method
 
 
 def encoder_frobenius_sq(

@@ -27,7 +27,7 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
-from manifold_cae.config import ObjectiveConfig
+from manifold_cae.config import ObjectiveConfig, auto_penalty
 from manifold_cae.errors import ConfigError
 from manifold_cae.jacobian import (
     encoder_difference_sq,
@@ -142,9 +142,11 @@ def reconstruction_contractive_penalty(
 ) -> Tensor:
     """||d g(f(x)) / dx||_F^2 per example, (n_samples,).
 
-    No closed form is used here: ``auto`` and ``closed`` mean ``exact``.
+    No closed form is used here: ``closed`` means ``exact``, and ``auto`` is ``exact`` or
+    ``stochastic`` by d_x (:func:`~manifold_cae.config.auto_penalty`).
     """
-    if cfg.penalty == "stochastic":
+    method = auto_penalty("rcae", model.config) if cfg.penalty == "auto" else cfg.penalty
+    if method == "stochastic":
         return frobenius_sq_stochastic(model, x, n_probes=cfg.n_probes, generator=generator)
     return frobenius_sq_exact(model, x, d_out=model.n_features)
 

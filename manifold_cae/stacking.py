@@ -234,7 +234,8 @@ def finetune_run_config(config: RunConfig, model: ModelConfig) -> RunConfig:
     """The joint fine-tuning run of the composed ``model``: ``finetune_objective``, whole stack.
 
     The deep penalty's weight is the stack's ``objective.lam`` (the first layer's
-    from the CLI); ``closed``, which needs one layer, becomes ``auto`` (exact).
+    from the CLI); ``closed``, which needs one layer, becomes ``auto`` (exact or
+    Hutchinson by the Jacobian's size: :func:`~manifold_cae.config.auto_penalty`).
     """
     obj = config.objective
     penalty = "auto" if obj.penalty == "closed" else obj.penalty

@@ -44,10 +44,12 @@ from manifold_cae.config import (
     ModelConfig,
     RunConfig,
     TrainConfig,
+    auto_penalty,
     closed_form_possible,
     replace,
     resolve_epochs,
     resolve_output,
+    resolve_penalty,
 )
 from manifold_cae.data.streaming import RowView, row_chunks
 from manifold_cae.device import resolve_device
@@ -244,14 +246,32 @@ def _held_out_reconstruction(
 
 
 def check_resumable(saved: RunConfig, wanted: RunConfig, path: Path) -> None:
-    """Everything but the epoch count (and device) must match to resume."""
+    """Everything but the epoch count (and device) must match to resume.
+
+    Penalty "auto" is compared as what it computes: a saved "auto" (a run saved before
+    "auto" was resolved) as it was then trained, a requested one by today's rule.
+    """
+    saved, wanted = resolve_penalty(saved, legacy=True), resolve_penalty(wanted)
     diffs = config_differences(saved, wanted)
     if diffs:
+        hint, penalty = "", wanted.objective.penalty
+        auto = auto_penalty(wanted.objective.kind, wanted.model)
+        if (
+            saved.objective.penalty != penalty
+            and penalty == auto
+            and wanted.objective.info.jacobian_of
+        ):
+            hint = (
+                f" To continue it as it was trained, add --penalty {saved.objective.penalty}: "
+                f"penalty auto is now {wanted.objective.penalty} for this shape "
+                "(README, Definitions: penalty methods)."
+            )
         raise CheckpointError(
             f"cannot resume {path}: the run was started with a different configuration "
             f"(saved vs requested: {'; '.join(diffs)}). Only --epochs may change on resume "
             f"(the run planned {saved.training.epochs}; --epochs auto may ask for another "
-            "number since this release); start afresh with --overwrite, or choose another --out"
+            "number since this release); start afresh with --overwrite, or choose another "
+            f"--out.{hint}"
         )
 
 
@@ -323,6 +343,7 @@ def fit(
     source = _as_source(X, config.model.n_features, "training data")
     config = replace(config, training=resolve_epochs(tcfg, source.shape[0]))
     config = replace(config, model=_resolve_model(source, config.model))
+    config = resolve_penalty(config)  # saved concrete, as the epochs are
     if config.model.output == "sigmoid" and config.model.input_scaling in SCALED:
         raise ConfigError(  # scaled targets leave [0, 1]: the cross-entropy falls without bound
             f"a sigmoid decoder needs targets in [0, 1], but input_scaling="

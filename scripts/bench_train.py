@@ -18,8 +18,15 @@ Three groups:
   second encoder pass, the earlier route), and the exact penalty by
   ``torch.func`` (target for Hutchinson: <= 2.0).
 
+A fourth, with ``--auto-sizes``, instead of the three: where penalty "auto" stops
+building J exactly. The exact route costs one pass per row or column of J (the
+fewer), Hutchinson about one in all; 2-layer encoders on 784 inputs with 2 to
+200 code units, and on 3 to 50 inputs with 100 code units, time an exact step
+against a Hutchinson step (``manifold_cae.config.AUTO_EXACT_MAX`` is read from it).
+
     python scripts/bench_train.py            # d_x=784, d_h=1000,500,250, batch 128
     python scripts/bench_train.py --rounds 30 --exact-rounds 0 --device cuda
+    python scripts/bench_train.py --auto-sizes --rounds 7 --threads 1
 """
 
 from __future__ import annotations
@@ -99,6 +106,36 @@ def time_steps(steps: dict[str, Step], rounds: int, device: torch.device) -> dic
     return {name: statistics.median(ts) for name, ts in times.items()}
 
 
+AUTO_SHAPES = (  # (d_x, hidden): J is (hidden[-1], d_x), exact in min(d_x, hidden[-1]) passes
+    *((784, (500, c)) for c in (2, 8, 16, 32, 64, 200)),
+    *((d, (100, 100)) for d in (3, 10, 20, 30, 50)),
+)
+
+
+def auto_sizes(args: argparse.Namespace, device: torch.device) -> None:
+    """Exact against Hutchinson (1 probe) per step, by the passes the exact route makes."""
+    from manifold_cae.config import AUTO_EXACT_MAX
+
+    ae, exact = objective(kind="ae"), objective(kind="cae", penalty="exact", lam=args.lam)
+    hutch = objective(kind="cae", penalty="stochastic", n_probes=1, lam=args.lam)
+    gen = torch.Generator().manual_seed(2)
+    print(f"bench_train --auto-sizes: batch={args.batch_size} rounds={args.rounds} "
+          f"device={device} torch={torch.__version__} threads={torch.get_num_threads()} "
+          f"(AUTO_EXACT_MAX = {AUTO_EXACT_MAX})")  # fmt: skip
+    print("| d_x | hidden | passes | Hutchinson / AE | exact / AE | exact / Hutchinson | auto |")
+    print("|---|---|---|---|---|---|---|")
+    for d_x, hidden in AUTO_SHAPES:
+        x = torch.rand(args.batch_size, d_x, generator=gen).to(device)
+        steps = {name: make_step(hidden, terms, x)
+                 for name, terms in (("ae", ae), ("hutch", hutch), ("exact", exact))}  # fmt: skip
+        med = time_steps(steps, args.rounds, device)
+        passes = min(d_x, hidden[-1])
+        auto = "exact" if passes <= AUTO_EXACT_MAX else "Hutchinson"
+        print(f"| {d_x} | {','.join(map(str, hidden))} | {passes} | "
+              f"{med['hutch'] / med['ae']:.2f} | {med['exact'] / med['ae']:.2f} | "
+              f"**{med['exact'] / med['hutch']:.2f}** | {auto} |", flush=True)  # fmt: skip
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--n-features", type=int, default=784)
@@ -109,11 +146,17 @@ def main() -> None:
     ap.add_argument("--exact-rounds", type=int, default=3, help="0 skips the slow exact penalty")
     ap.add_argument("--threads", type=int, default=None, help="torch threads (CPU)")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument(
+        "--auto-sizes", action="store_true", help="only: exact against Hutchinson by J's size"
+    )
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
 
     device = torch.device(args.device)
+    if args.auto_sizes:
+        auto_sizes(args, device)
+        return
     sizes = tuple(int(s) for s in args.hidden.split(","))
     gen = torch.Generator().manual_seed(2)
     x = torch.rand(args.batch_size, args.n_features, generator=gen).to(device)

@@ -470,3 +470,52 @@ def test_interrupted_first_write_leaves_nothing(tmp_path, monkeypatch, generator
     with pytest.raises(OSError):
         save_model(model, tmp_path / "run", config=cfg, epoch=1)
     assert list((tmp_path / "run").iterdir()) == []
+
+
+# ------------------------------------------------- penalty "auto" saved unresolved
+
+
+def _saved_as_auto(run: Path) -> None:
+    """Rewrite ``run``'s config with penalty "auto", as runs were saved before "auto" was
+    resolved (no checksum, as an edited file from another tool would have)."""
+    tensors, meta = read_raw(run / "model.safetensors")
+    config = json.loads(meta["config"])
+    config["objective"]["penalty"] = "auto"
+    meta["config"] = json.dumps(config)
+    save_file(tensors, str(run / "model.safetensors"), metadata=meta)
+
+
+def test_a_deep_run_saved_with_penalty_auto_resumes_as_it_was_trained(tmp_path, generator):
+    # 20 inputs, 18 code units: "auto" was exact before and is Hutchinson now.
+    X = torch.rand(40, 20, generator=generator).numpy()
+    cfg = RunConfig(ModelConfig(20, (24, 18)), ObjectiveConfig(kind="cae", lam=0.1),
+                    TrainConfig(epochs=3, batch_size=16))  # fmt: skip
+    exact = replace(cfg, objective=replace(cfg.objective, penalty="exact"))
+    full = fit(X, exact, progress=False)
+    run = tmp_path / "run"
+    fit(X, replace(exact, training=replace(exact.training, epochs=2)), out_dir=run,
+        progress=False)  # fmt: skip
+    _saved_as_auto(run)
+    with pytest.raises(CheckpointError, match=r"add --penalty exact: penalty auto is now "
+                       r"stochastic") as e:  # fmt: skip
+        fit(X, cfg, out_dir=run, resume=True, progress=False)
+    assert "objective.penalty 'exact' vs 'stochastic'" in str(e.value)
+    resumed = fit(X, exact, out_dir=run, resume=True, progress=False)
+    assert resumed.start_epoch == 2
+    pairs = zip(resumed.model.parameters(), full.model.parameters(), strict=True)
+    assert all(torch.equal(p, q) for p, q in pairs)
+    assert load_checkpoint(run).config.objective.penalty == "exact"
+
+
+def test_a_one_layer_run_saved_with_penalty_auto_resumes_with_auto(tmp_path, generator):
+    X = torch.rand(40, D_X, generator=generator).numpy()
+    cfg = RunConfig(ModelConfig(D_X, (4,)), ObjectiveConfig(kind="cae", lam=0.1),
+                    TrainConfig(epochs=3, batch_size=16))  # fmt: skip
+    full = fit(X, cfg, progress=False)
+    run = tmp_path / "run"
+    fit(X, replace(cfg, training=replace(cfg.training, epochs=2)), out_dir=run, progress=False)
+    _saved_as_auto(run)
+    resumed = fit(X, cfg, out_dir=run, resume=True, progress=False)
+    pairs = zip(resumed.model.parameters(), full.model.parameters(), strict=True)
+    assert all(torch.equal(p, q) for p, q in pairs)
+    assert load_checkpoint(run).config.objective.penalty == "closed"

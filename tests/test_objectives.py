@@ -295,3 +295,77 @@ def test_closed_penalty_on_a_deep_model_is_a_config_error_in_loss_terms(generato
     cfg = ObjectiveConfig(kind="cae", lam=0.1, penalty="closed")
     with pytest.raises(ConfigError, match="single encoder layer"):
         loss_terms(model, unit_batch(generator), cfg, generator=None)
+
+
+# ------------------------------------------------------------------ penalty "auto"
+
+
+@pytest.mark.parametrize(
+    "kind, n_features, hidden, want",
+    [
+        ("cae", 784, (500,), "closed"),
+        ("cae-h", 784, (500,), "closed"),
+        ("cae", 784, (500, 16), "exact"),  # 16 code units: 16 passes
+        ("cae", 784, (500, 17), "stochastic"),
+        ("cae-h", 784, (500, 200), "stochastic"),
+        ("cae", 16, (100, 100), "exact"),  # 16 inputs
+        ("cae", 17, (100, 100), "stochastic"),
+        ("rcae", 16, (100,), "exact"),  # J of the reconstruction is (d_x, d_x)
+        ("rcae", 64, (100,), "stochastic"),
+    ],
+)
+def test_auto_penalty_is_the_closed_form_else_exact_only_where_j_is_small(
+    kind, n_features, hidden, want
+):
+    from manifold_cae.config import AUTO_EXACT_MAX, auto_penalty, legacy_auto_penalty
+
+    assert AUTO_EXACT_MAX == 16
+    model = ModelConfig(n_features, hidden)
+    assert auto_penalty(kind, model) == want
+    assert legacy_auto_penalty(kind, model) == ("closed" if want == "closed" else "exact")
+
+
+def test_resolve_penalty_leaves_chosen_methods_stacks_and_unpenalised_kinds_alone():
+    from manifold_cae.config import replace, resolve_penalty
+
+    deep = RunConfig(ModelConfig(784, (500, 200)), ObjectiveConfig(kind="cae", lam=0.1))
+    assert resolve_penalty(deep).objective.penalty == "stochastic"
+    assert resolve_penalty(deep, legacy=True).objective.penalty == "exact"
+    for kept in (
+        replace(deep, objective=replace(deep.objective, penalty="exact")),
+        replace(deep, objective=replace(deep.objective, kind="dae")),
+        replace(deep, training=replace(deep.training, stacked=True)),  # each layer resolves
+    ):
+        assert resolve_penalty(kept) == kept
+
+
+@pytest.mark.parametrize("kind", ["cae", "cae-h", "rcae"])
+def test_auto_computes_what_it_resolves_to(kind, generator):
+    """loss_terms with "auto" (a caller who never resolved it) equals the method it names."""
+    from manifold_cae.config import auto_penalty
+
+    n = 20  # over AUTO_EXACT_MAX: Hutchinson for the deep encoder and for rcae
+    for hidden in ((7,), (9, 18)):
+        model = Autoencoder(ModelConfig(n, hidden), generator=generator, dtype=torch.float64)
+        x = torch.rand(5, n, generator=generator, dtype=torch.float64)
+        method = auto_penalty(kind, model.config)
+        terms = {}
+        for penalty in ("auto", method):
+            cfg = ObjectiveConfig(kind=kind, lam=0.5, gamma=0.5, penalty=penalty)
+            gen = torch.Generator().manual_seed(3)
+            terms[penalty] = loss_terms(model, x, cfg, generator=gen).total
+        assert terms["auto"].item() == terms[method].item()
+    # the rule did change something here: a 2-layer encoder of 18 code units is Hutchinson
+    assert auto_penalty("cae", ModelConfig(n, (9, 18))) == "stochastic"
+
+
+def test_fit_saves_the_penalty_auto_became(generator, tmp_path):
+    from manifold_cae import load_checkpoint
+
+    X = torch.rand(32, 20, generator=generator).numpy()
+    for hidden, want in (((8,), "closed"), ((12, 4), "exact"), ((12, 18), "stochastic")):
+        cfg = RunConfig(ModelConfig(20, hidden), ObjectiveConfig(kind="cae", lam=0.1),
+                        TrainConfig(epochs=1, batch_size=16))  # fmt: skip
+        result = fit(X, cfg, out_dir=tmp_path / str(len(hidden)) / want, progress=False)
+        assert result.config.objective.penalty == want
+        assert load_checkpoint(tmp_path / str(len(hidden)) / want).config.objective.penalty == want
