@@ -28,7 +28,6 @@ from manifold_cae.config import (
     TrainConfig,
     resolve_epochs,
     resolve_output,
-    resolve_penalty,
 )
 from manifold_cae.data import (
     Dataset,
@@ -113,7 +112,7 @@ def make_run_config(
     model = resolve_output(model, in_unit_interval=ds.in_unit_interval)
     check_model_memory(model)
     data: dict[str, Any] = {**ds.provenance(), "held_out": training.held_out}
-    return resolve_penalty(RunConfig(model, objective or ObjectiveConfig(), training, data))
+    return RunConfig(model, objective or ObjectiveConfig(), training, data)
 
 
 def train_dataset(

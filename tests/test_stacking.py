@@ -286,10 +286,29 @@ def test_a_stacked_run_directory_holds_the_composed_model(X, tmp_path):
     assert set(saved["composed"]) == {"reconstruction", "jacobian_norm", "held_out_reconstruction"}
     layer2 = load_checkpoint(tmp_path / "layers" / "2")
     assert layer2.config.model.output == "sigmoid"  # its inputs are sigmoid codes
+    for layer in (1, 2):  # penalty auto: each layer is one-layer, so the closed form
+        assert load_checkpoint(tmp_path / "layers" / str(layer)).config.objective.penalty == (
+            "closed"
+        )
     x = torch.as_tensor(X)
     torch.testing.assert_close(
         load_stack(tmp_path, layer=1).encode(x), prefix(ckpt.model, 1).encode(x)
     )
+
+
+def test_a_deep_run_config_made_a_stack_trains_closed_form_layers(tmp_path):
+    """make_run_config keeps penalty "auto" for a deep shape (the depth study makes the
+    stack from it): were it resolved there, the layers would inherit the deep rule."""
+    ds = load_dataset("sphere:n_samples=60,ambient_dim=20", seed=0)
+    config = make_run_config(ds, hidden=(18, 17), objective=ObjectiveConfig(kind="cae", lam=0.1),
+                             training=TrainConfig(epochs=2))  # fmt: skip
+    assert config.objective.penalty == "auto"
+    config = replace(config, training=replace(config.training, stacked=True))
+    train_stacked(ds.X, config, out_dir=tmp_path, progress=False)
+    for layer in (1, 2):
+        assert load_checkpoint(tmp_path / "layers" / str(layer)).config.objective.penalty == (
+            "closed"
+        )
 
 
 def scaled_stack_config(ds, activation: str, **training) -> RunConfig:
