@@ -177,6 +177,17 @@ def _config_of(path: Path, meta: dict[str, str]) -> RunConfig:
         raise CheckpointError(f"{path} has no readable run config in its metadata ({e})") from e
 
 
+def saved_penalty(run_dir: str | os.PathLike[str]) -> str | None:
+    """The ``objective.penalty`` saved in ``run_dir``'s checkpoint, from its header alone;
+    None where there is no checkpoint or it cannot be read (loading it says why)."""
+    path = Path(run_dir) / MODEL_FILE
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return _config_of(path, f.metadata() or {}).objective.penalty
+    except (SafetensorError, OSError, ValueError, RuntimeError, CheckpointError):
+        return None
+
+
 def _header(config: RunConfig, epoch: int) -> dict[str, str]:
     if config.training.epochs == EPOCHS_AUTO:  # a saved run plans a number of epochs
         raise ConfigError(

@@ -38,13 +38,13 @@ from manifold_cae.checkpoint import (
     config_differences,
     load_resume_state,
     save_checkpoint,
+    saved_penalty,
 )
 from manifold_cae.config import (
     LAM_AUTO,
     ModelConfig,
     RunConfig,
     TrainConfig,
-    auto_penalty,
     closed_form_possible,
     replace,
     resolve_epochs,
@@ -249,23 +249,18 @@ def check_resumable(saved: RunConfig, wanted: RunConfig, path: Path) -> None:
     """Everything but the epoch count (and device) must match to resume.
 
     Penalty "auto" is compared as what it computes: a saved "auto" (a run saved before
-    "auto" was resolved) as it was then trained, a requested one by today's rule.
+    "auto" was resolved) as it was then trained, and so is a requested "auto" against it
+    (such a run continues as it was trained: :func:`fit`); else a requested one by
+    today's rule.
     """
+    legacy = saved.objective.penalty == "auto"
+    wanted = resolve_penalty(wanted, legacy=legacy and wanted.objective.penalty == "auto")
     saved, wanted = resolve_penalty(saved, legacy=True), resolve_penalty(wanted)
     diffs = config_differences(saved, wanted)
     if diffs:
-        hint, penalty = "", wanted.objective.penalty
-        auto = auto_penalty(wanted.objective.kind, wanted.model)
-        if (
-            saved.objective.penalty != penalty
-            and penalty == auto
-            and wanted.objective.info.jacobian_of
-        ):
-            hint = (
-                f" To continue it as it was trained, add --penalty {saved.objective.penalty}: "
-                f"penalty auto is now {wanted.objective.penalty} for this shape "
-                "(README, Definitions: penalty methods)."
-            )
+        hint = ""
+        if saved.objective.penalty != wanted.objective.penalty:
+            hint = f" To continue it as it was trained, use --penalty {saved.objective.penalty}."
         raise CheckpointError(
             f"cannot resume {path}: the run was started with a different configuration "
             f"(saved vs requested: {'; '.join(diffs)}). Only --epochs may change on resume "
@@ -343,7 +338,10 @@ def fit(
     source = _as_source(X, config.model.n_features, "training data")
     config = replace(config, training=resolve_epochs(tcfg, source.shape[0]))
     config = replace(config, model=_resolve_model(source, config.model))
-    config = resolve_penalty(config)  # saved concrete, as the epochs are
+    # Saved concrete, as the epochs are. A run saved before "auto" was resolved continues
+    # as it was trained (legacy_auto_penalty), so that it equals the uninterrupted run.
+    legacy = resume and out_dir is not None and saved_penalty(out_dir) == "auto"
+    config = resolve_penalty(config, legacy=legacy)
     if config.model.output == "sigmoid" and config.model.input_scaling in SCALED:
         raise ConfigError(  # scaled targets leave [0, 1]: the cross-entropy falls without bound
             f"a sigmoid decoder needs targets in [0, 1], but input_scaling="

@@ -29,6 +29,7 @@ from manifold_cae import (
 )
 from manifold_cae.checkpoint import load_resume_state, read_history, save_checkpoint
 from manifold_cae.config import replace
+from manifold_cae.train import check_resumable
 
 D_X = 6
 
@@ -488,23 +489,29 @@ def _saved_as_auto(run: Path) -> None:
 def test_a_deep_run_saved_with_penalty_auto_resumes_as_it_was_trained(tmp_path, generator):
     # 20 inputs, 18 code units: "auto" was exact before and is Hutchinson now.
     X = torch.rand(40, 20, generator=generator).numpy()
-    cfg = RunConfig(ModelConfig(20, (24, 18)), ObjectiveConfig(kind="cae", lam=0.1),
+    model = ModelConfig(20, (24, 18), output="sigmoid", input_scaling="none")  # as resolved
+    cfg = RunConfig(model, ObjectiveConfig(kind="cae", lam=0.1),
                     TrainConfig(epochs=3, batch_size=16))  # fmt: skip
     exact = replace(cfg, objective=replace(cfg.objective, penalty="exact"))
     full = fit(X, exact, progress=False)
+    assert not _params_equal(full.model, fit(X, cfg, progress=False).model)  # auto differs now
     run = tmp_path / "run"
     fit(X, replace(exact, training=replace(exact.training, epochs=2)), out_dir=run,
         progress=False)  # fmt: skip
     _saved_as_auto(run)
-    with pytest.raises(CheckpointError, match=r"add --penalty exact: penalty auto is now "
-                       r"stochastic") as e:  # fmt: skip
-        fit(X, cfg, out_dir=run, resume=True, progress=False)
+    check_resumable(load_checkpoint(run).config, cfg, run)  # as compare checks a saved run
+    with pytest.raises(CheckpointError, match=r"use --penalty exact") as e:  # asked another
+        fit(X, replace(cfg, objective=replace(cfg.objective, penalty="stochastic")),
+            out_dir=run, resume=True, progress=False)  # fmt: skip
     assert "objective.penalty 'exact' vs 'stochastic'" in str(e.value)
-    resumed = fit(X, exact, out_dir=run, resume=True, progress=False)
-    assert resumed.start_epoch == 2
-    pairs = zip(resumed.model.parameters(), full.model.parameters(), strict=True)
-    assert all(torch.equal(p, q) for p, q in pairs)
+    resumed = fit(X, cfg, out_dir=run, resume=True, progress=False)  # auto, as it was
+    assert resumed.start_epoch == 2 and resumed.config.objective.penalty == "exact"
+    assert _params_equal(resumed.model, full.model)
     assert load_checkpoint(run).config.objective.penalty == "exact"
+
+
+def _params_equal(a, b) -> bool:
+    return all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
 
 
 def test_a_one_layer_run_saved_with_penalty_auto_resumes_with_auto(tmp_path, generator):

@@ -312,6 +312,8 @@ def test_closed_penalty_on_a_deep_model_is_a_config_error_in_loss_terms(generato
         ("cae", 17, (100, 100), "stochastic"),
         ("rcae", 16, (100,), "exact"),  # J of the reconstruction is (d_x, d_x)
         ("rcae", 64, (100,), "stochastic"),
+        ("rcae", 20, (8,), "stochastic"),  # sized by d_x, not by the code width
+        ("rcae", 8, (50, 30), "exact"),
     ],
 )
 def test_auto_penalty_is_the_closed_form_else_exact_only_where_j_is_small(
