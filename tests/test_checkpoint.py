@@ -383,18 +383,26 @@ def test_a_0_1_run_still_loads_for_analysis(generator, tmp_path):
     assert read_history(tmp_path) == records(3)
 
 
+def _params_equal(a, b) -> bool:
+    return all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
+
+
+def _resumed_after_edit(X, cfg: RunConfig, run: Path, edit) -> tuple:
+    """(uninterrupted fit of ``cfg``, the same cut at 2 epochs, ``edit(run)``, resumed)."""
+    full = fit(X, cfg, progress=False)
+    fit(X, replace(cfg, training=replace(cfg.training, epochs=2)), out_dir=run, progress=False)
+    edit(run)
+    return full, fit(X, cfg, out_dir=run, resume=True, progress=False)
+
+
 def test_a_0_1_run_resumes_bit_for_bit_in_the_new_format(tmp_path, generator):
     X = torch.rand(48, D_X, generator=generator).numpy()
     cfg = RunConfig(ModelConfig(D_X, (4,)), ObjectiveConfig(kind="cae", lam=0.1),
                     TrainConfig(epochs=4, batch_size=16))  # fmt: skip
-    full = fit(X, cfg, progress=False)
     run = tmp_path / "run"
-    fit(X, replace(cfg, training=replace(cfg.training, epochs=2)), out_dir=run, progress=False)
-    to_legacy_layout(run)
-    resumed = fit(X, cfg, out_dir=run, resume=True, progress=False)
+    full, resumed = _resumed_after_edit(X, cfg, run, to_legacy_layout)
     assert resumed.start_epoch == 2
-    pairs = zip(resumed.model.parameters(), full.model.parameters(), strict=True)
-    assert all(torch.equal(p, q) for p, q in pairs)
+    assert _params_equal(resumed.model, full.model)
     assert [r["loss"] for r in resumed.history] == [r["loss"] for r in full.history]
     assert sorted(p.name for p in run.iterdir()) == ["history.json", "model.safetensors"]
     assert read_raw(run / "model.safetensors")[1]["format_version"] == "2"
@@ -510,19 +518,10 @@ def test_a_deep_run_saved_with_penalty_auto_resumes_as_it_was_trained(tmp_path, 
     assert load_checkpoint(run).config.objective.penalty == "exact"
 
 
-def _params_equal(a, b) -> bool:
-    return all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
-
-
 def test_a_one_layer_run_saved_with_penalty_auto_resumes_with_auto(tmp_path, generator):
     X = torch.rand(40, D_X, generator=generator).numpy()
     cfg = RunConfig(ModelConfig(D_X, (4,)), ObjectiveConfig(kind="cae", lam=0.1),
                     TrainConfig(epochs=3, batch_size=16))  # fmt: skip
-    full = fit(X, cfg, progress=False)
-    run = tmp_path / "run"
-    fit(X, replace(cfg, training=replace(cfg.training, epochs=2)), out_dir=run, progress=False)
-    _saved_as_auto(run)
-    resumed = fit(X, cfg, out_dir=run, resume=True, progress=False)
-    pairs = zip(resumed.model.parameters(), full.model.parameters(), strict=True)
-    assert all(torch.equal(p, q) for p, q in pairs)
-    assert load_checkpoint(run).config.objective.penalty == "closed"
+    full, resumed = _resumed_after_edit(X, cfg, tmp_path / "run", _saved_as_auto)
+    assert resumed.start_epoch == 2 and _params_equal(resumed.model, full.model)
+    assert load_checkpoint(tmp_path / "run").config.objective.penalty == "closed"
