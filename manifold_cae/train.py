@@ -253,9 +253,8 @@ def check_resumable(saved: RunConfig, wanted: RunConfig, path: Path) -> None:
     (such a run continues as it was trained: :func:`fit`); else a requested one by
     today's rule.
     """
-    legacy = saved.objective.penalty == "auto"
-    wanted = resolve_penalty(wanted, legacy=legacy and wanted.objective.penalty == "auto")
-    saved, wanted = resolve_penalty(saved, legacy=True), resolve_penalty(wanted)
+    both_auto = saved.objective.penalty == wanted.objective.penalty == "auto"
+    saved, wanted = resolve_penalty(saved, legacy=True), resolve_penalty(wanted, legacy=both_auto)
     diffs = config_differences(saved, wanted)
     if diffs:
         hint = ""
