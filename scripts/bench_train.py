@@ -114,7 +114,7 @@ AUTO_SHAPES = (  # (d_x, hidden): J is (hidden[-1], d_x), exact in min(d_x, hidd
 
 def auto_sizes(args: argparse.Namespace, device: torch.device) -> None:
     """Exact against Hutchinson (1 probe) per step, by the passes the exact route makes."""
-    from manifold_cae.config import AUTO_EXACT_MAX
+    from manifold_cae.config import AUTO_EXACT_MAX, auto_penalty
 
     ae, exact = objective(kind="ae"), objective(kind="cae", penalty="exact", lam=args.lam)
     hutch = objective(kind="cae", penalty="stochastic", n_probes=1, lam=args.lam)
@@ -130,7 +130,9 @@ def auto_sizes(args: argparse.Namespace, device: torch.device) -> None:
                  for name, terms in (("ae", ae), ("hutch", hutch), ("exact", exact))}  # fmt: skip
         med = time_steps(steps, args.rounds, device)
         passes = min(d_x, hidden[-1])
-        auto = "exact" if passes <= AUTO_EXACT_MAX else "Hutchinson"
+        auto = {"exact": "exact", "stochastic": "Hutchinson"}[
+            auto_penalty("cae", ModelConfig(d_x, hidden))
+        ]
         print(f"| {d_x} | {','.join(map(str, hidden))} | {passes} | "
               f"{med['hutch'] / med['ae']:.2f} | {med['exact'] / med['ae']:.2f} | "
               f"**{med['exact'] / med['hutch']:.2f}** | {auto} |", flush=True)  # fmt: skip
