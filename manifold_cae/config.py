@@ -319,16 +319,23 @@ def auto_penalty(kind: str, model: ModelConfig) -> str:
     ``stochastic``. Before this rule "auto" was ``exact`` for every deep encoder and every
     rcae (:func:`legacy_auto_penalty`): 78x Hutchinson's step at 200 passes.
     """
-    if kind != "rcae" and closed_form_possible(model):
+    if _closed_form_for(kind, model):
         return "closed"
-    rows = model.n_features if kind == "rcae" else model.hidden[-1]
+    of_reconstruction = OBJECTIVE_KINDS[kind].jacobian_of == "reconstruction"
+    rows = model.n_features if of_reconstruction else model.hidden[-1]
     return "exact" if min(rows, model.n_features) <= AUTO_EXACT_MAX else "stochastic"
 
 
 def legacy_auto_penalty(kind: str, model: ModelConfig) -> str:
     """What "auto" computed when a run's config saved it unresolved (before
     :func:`auto_penalty`): the closed form for one encoder layer, else ``exact``."""
-    return "closed" if kind != "rcae" and closed_form_possible(model) else "exact"
+    return "closed" if _closed_form_for(kind, model) else "exact"
+
+
+def _closed_form_for(kind: str, model: ModelConfig) -> bool:
+    """Whether "auto" takes the closed form: one encoder layer, and a penalty on the
+    encoder's Jacobian (rcae's is the reconstruction's, which has none)."""
+    return OBJECTIVE_KINDS[kind].jacobian_of != "reconstruction" and closed_form_possible(model)
 
 
 @dataclass(frozen=True)
