@@ -397,10 +397,9 @@ def _draw(
             )
             for model, rows in swept.items()
         ]
-        points = sorted({r["n_points"] for r in result.rows if r.get("n_points") is not None})
         caption = (
             f"{study.data}: seeds {', '.join(map(str, study.seeds))} pooled; "
-            f"{' or '.join(map(str, points))} held-out points per run"
+            f"{_points_said(study, result)} held-out points per run"
         )
         paths.append(
             plots.draw_sweep(
@@ -523,6 +522,13 @@ def _first_value(a: dict[str, Any], result: StudyResult) -> Any:
     return next(r["value"] for r in result.rows if r["model"] == a["model"])
 
 
+def _points_said(study: StudyConfig, result: StudyResult) -> str:
+    """The points each run analysed ("60", "40 or 60"): fewer than ``analysis.points``
+    where the held-out split is smaller."""
+    points = sorted({r["n_points"] for r in result.rows if r.get("n_points") is not None})
+    return " or ".join(map(str, points)) if points else f"at most {study.analysis.points}"
+
+
 def _epochs_said(epochs: int | str, result: StudyResult) -> str:
     """ "50 epochs", or for "auto" the numbers it became ("epochs auto (500)")."""
     if epochs != EPOCHS_AUTO:
@@ -543,8 +549,8 @@ def study_report(study: StudyConfig, result: StudyResult) -> str:
         f"{'tied' if arch.tied else 'untied'}; {_epochs_said(tr.epochs, result)} of {tr.optimizer} "
         f"(lr {tr.lr:g}, batch {tr.batch_size}); seeds {list(study.seeds)}; data seed "
         f"{'= seed' if study.vary_data else tr.data_seed}; "
-        f"held-out fraction {tr.held_out:g}; {study.analysis.points} held-out points analysed "
-        "per run. Only the objective differs between models. "
+        f"held-out fraction {tr.held_out:g}; {_points_said(study, result)} held-out points "
+        "analysed per run. Only the objective differs between models. "
         f"Values are mean ± std over {n_seeds} seed(s), measured on held-out points.",
         "",
         "## What it shows",

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from manifold_cae import ConfigError, load_dataset, load_model
 from manifold_cae.cli import main
-from manifold_cae.compare import StudyConfig, plan, run_study
+from manifold_cae.compare import StudyConfig, plan, run_study, study_report
 from manifold_cae.config import AnalysisConfig, ArchitectureConfig, ObjectiveConfig, TrainConfig
 from manifold_cae.probe import linear_probe_accuracy
 from manifold_cae.report import load_analysis
@@ -77,6 +77,18 @@ def test_rows_agree_with_per_run_summaries(study_dir):
         assert agg["n_seeds"] == 2
     report = (out / "report.md").read_text()
     assert "## What it shows" in report and "| cae |" in report and "| dae |" in report
+
+
+def test_report_names_the_points_each_run_analysed(study_dir):
+    """The report says how many points were analysed, not how many were asked for."""
+    study, _, result, _ = study_dir
+    assert {r["n_points"] for r in result.rows} == {40}  # 20 % of 200 rows held out
+    asked_more = dataclasses.replace(
+        study, analysis=dataclasses.replace(study.analysis, points=1000)
+    )
+    report = study_report(asked_more, result)
+    assert "; 40 held-out points analysed per run." in report
+    assert "1000" not in report
 
 
 def test_fair_setup_same_initialisation_and_split(study_dir):
