@@ -34,9 +34,11 @@ import argparse
 import shlex
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
+from bench_geometry import verdict  # the goal rule, one copy (this script sits beside it)
 
 from manifold_cae import load_checkpoint, load_dataset, tangents
 from manifold_cae.analysis import principal_angles
@@ -49,9 +51,27 @@ from manifold_cae.lam_search import LamSearchConfig, neighbour_displacements, ta
 from manifold_cae.report import load_analysis
 from manifold_cae.runs import split
 
-PCA_WITHIN = 1.5  # the goal at noise <= 0.02 (bench_geometry.WITHIN)
 SHOWN = (0, 1, 2, 3, 4, 6, 8)  # the n the table prints (all n up to --steps are scored)
-IMAGE_K = 10  # tangents per image (bench_geometry.py --k)
+
+
+class Cell(NamedTuple):
+    """One benchmark CAE run, scored at r^n(x) for n = 0..steps."""
+
+    spec: str  # its data
+    noise: float  # the data's noise level (the goal depends on it)
+    pca: float  # local PCA's mean largest angle at 20 neighbours (the run's own analysis)
+    analysed: float  # the CAE's mean largest angle in that analysis (n = 0 should equal it)
+    angles: list[float]  # (steps + 1,) mean largest angle to the truth at r^n(x), degrees
+    missed: list[float]  # (steps + 1,) the λ criterion at r^n(x): lower is better
+
+    def met(self, n: int) -> bool:
+        """Whether the tangents at r^n(x) meet the cell's issue-9 goal."""
+        return verdict(self.angles[n], self.pca, self.noise).endswith("✓")
+
+    @property
+    def pick(self) -> int:
+        """The n the criterion scores best (the first, on a tie)."""
+        return int(np.argmin(self.missed))
 
 
 def noise_of(spec: str) -> float:
@@ -60,8 +80,13 @@ def noise_of(spec: str) -> float:
     return float(params.get("noise", 0))
 
 
-def study_run(run: Path, analysis: Path, steps: int) -> dict:
+def study_run(run: Path, analysis: Path, steps: int) -> Cell:
     """Angles and criterion at r^n(x), n = 0..steps, for one benchmark CAE run."""
+    if not (analysis / "summary.json").is_file():
+        raise SystemExit(
+            f"{run} has no analysis at {analysis}; keep both with bench_geometry.py --work"
+        )
+    summary = load_analysis(analysis).summary
     ckpt = load_checkpoint(run)
     training = ckpt.config.training
     spec = ckpt.config.data["spec"]
@@ -76,100 +101,89 @@ def study_run(run: Path, analysis: Path, steps: int) -> dict:
         ds.X[train_idx], ds.X[held_idx], neighbours=search.neighbours, points=len(held_idx),
         reference=len(train_idx), seed=training.seed,
     )  # every held-out point, in order, so row i of disp is row i of the truth  # fmt: skip
-    truth = torch.as_tensor(ds.tangents[held_idx]).double().mT  # (n, d, k)
-    x = torch.as_tensor(disp.points)  # (n, d) float64
+    truth = torch.as_tensor(ds.tangents[held_idx]).double().mT  # (n_held_out, n_features, k)
+    x = torch.as_tensor(disp.points)  # (n_held_out, n_features) float64, moved below
     angles, missed = [], []
     for _ in range(steps + 1):
-        basis = tangents(model, x, k).basis  # (n, d, k)
+        basis = tangents(model, x, k).basis  # (n_held_out, n_features, k)
         angles.append(float(np.degrees(principal_angles(basis, truth)[:, 0].numpy()).mean()))
-        moved = disp._replace(points=x.numpy())
-        missed.append(tangent_fit(model, moved, k).missed(k))
+        # the tangents at r^n(x) scored on x's own neighbours
+        missed.append(tangent_fit(model, disp._replace(points=x.numpy()), k).missed(k))
         with torch.no_grad():
-            x = model(x)  # one more reconstruction
-    summary = load_analysis(analysis).summary
-    return {
-        "spec": spec, "noise": noise_of(spec),
-        "pca": summary.angles.local_pca.mean, "analysed": summary.angles.cae.mean,
-        "angles": angles, "missed": missed,
-    }  # fmt: skip
+            x = model(x)  # one more reconstruction, in the data's coordinates
+    return Cell(
+        spec, noise_of(spec), summary.angles.local_pca.mean, summary.angles.cae.mean, angles,
+        missed,
+    )  # fmt: skip
 
 
-def study_images(run: Path, steps: int) -> tuple[str, list[float]]:
-    """Mean share of the transformation tangents captured at r^n(x), n = 0..steps."""
+def study_images(run: Path, steps: int, k: int) -> tuple[str, list[float]]:
+    """(data spec, (steps + 1,) mean share of the transformation tangents captured by the
+    top-k tangents at r^n(x)) for one image run."""
     ckpt = load_checkpoint(run)
     spec = ckpt.config.data["spec"]
     ds = load_dataset(spec, seed=ckpt.config.training.data_seed)
-    held = ds.X[split(ds, ckpt.config.training)[1]]
+    held = ds.X[split(ds, ckpt.config.training)[1]]  # (n_held_out, n_features)
     truth = transformation_tangents(held, ds.image_shape, TRANSFORMATIONS)  # (n, kinds, d)
     model = ckpt.model.double().eval()
     x = torch.as_tensor(held).double()
     shares = []
     for _ in range(steps + 1):
-        got = captured_energy(tangents(model, x, IMAGE_K).basis, truth)
+        got = captured_energy(tangents(model, x, k).basis, truth)
         shares.append(float(np.nanmean(got.share)))
         with torch.no_grad():
             x = model(x)
     return spec, shares
 
 
-def image_report(images: list[tuple[str, list[float]]], steps: int) -> str:
+def image_report(images: list[tuple[str, list[float]]], steps: int, k: int) -> str:
+    """The markdown table of :func:`study_images`' shares, one row per image set."""
     header = ["data", *(f"n={n}" for n in range(steps + 1))]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += [f"| `{spec}` | " + " | ".join(f"{v:.3f}" for v in shares) + " |"
               for spec, shares in images]  # fmt: skip
     return (
-        f"### Transformation tangents at r^n(x): mean share captured by the top-{IMAGE_K} "
+        f"### Transformation tangents at r^n(x): mean share captured by the top-{k} "
         "tangents, held-out images\n\n" + "\n".join(lines) + "\n"
     )
 
 
-def meets(angle: float, pca: float, noise: float) -> bool:
-    """The issue-9 goal: beat local PCA at noise >= 0.05, within 1.5x of it below."""
-    return angle < pca if noise >= 0.05 else angle <= PCA_WITHIN * pca
-
-
-def report(cells: list[dict], steps: int, work: Path) -> str:
+def report(cells: list[Cell], steps: int, work: Path) -> str:
+    """The markdown tables: per cell the angles at the shown n, then goals and means per n."""
     ns = range(steps + 1)
     shown = [n for n in SHOWN if n <= steps]
-    picks = [int(np.argmin(c["missed"])) for c in cells]  # the criterion's n per cell
-
-    def cell_met(c: dict, n: int) -> bool:
-        return meets(c["angles"][n], c["pca"], c["noise"])
-
     header = ["data", "local PCA 20 NN", *(f"n={n}" for n in shown), "criterion's n: angle"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for c, pick in zip(cells, picks, strict=True):
-        marks = [f"{c['angles'][n]:.2f}" + ("" if cell_met(c, n) else " ✗") for n in shown]
-        lines.append(
-            f"| `{c['spec']}` | {c['pca']:.2f} | " + " | ".join(marks)
-            + f" | {pick}: {c['angles'][pick]:.2f} |"
-        )  # fmt: skip
-    met = [sum(cell_met(c, n) for c in cells) for n in ns]
-    mean = [np.mean([c["angles"][n] for c in cells]) for n in ns]
-    picked = [c["angles"][pick] for c, pick in zip(cells, picks, strict=True)]
-    picked_met = sum(cell_met(c, pick) for c, pick in zip(cells, picks, strict=True))
+    for c in cells:
+        marks = [f"{c.angles[n]:.2f}" + ("" if c.met(n) else " ✗") for n in shown]
+        edge = " (last n scored)" if c.pick == steps and steps > 0 else ""
+        pick = f"{c.pick}{edge}: {c.angles[c.pick]:.2f}" + ("" if c.met(c.pick) else " ✗")
+        lines.append(f"| `{c.spec}` | {c.pca:.2f} | " + " | ".join(marks) + f" | {pick} |")
     totals = [
         "| n | " + " | ".join(str(n) for n in ns) + " | criterion's n |",
         "|" + "---|" * (steps + 3),
-        "| goals met | " + " | ".join(str(m) for m in met) + f" | {picked_met} |",
-        "| mean angle | " + " | ".join(f"{m:.2f}" for m in mean) + f" | {np.mean(picked):.2f} |",
-    ]
-    same = all(abs(c["angles"][0] - c["analysed"]) < 0.01 for c in cells)
+        "| goals met | " + " | ".join(str(sum(c.met(n) for c in cells)) for n in ns)
+        + f" | {sum(c.met(c.pick) for c in cells)} |",
+        "| mean angle | " + " | ".join(f"{np.mean([c.angles[n] for c in cells]):.2f}" for n in ns)
+        + f" | {np.mean([c.angles[c.pick] for c in cells]):.2f} |",
+    ]  # fmt: skip
+    same = all(abs(c.angles[0] - c.analysed) < 0.01 for c in cells)
     return (
         f"### Tangents at r^n(x): mean largest principal angle (degrees), held-out points\n\n"
         f"Runs: `{work}/runs/cae-*` (`bench_geometry.py --parts tangents`); k = the true "
-        f"dimension; ✗: the cell misses its goal (beat local PCA at noise ≥ 0.05, within "
-        f"{PCA_WITHIN}× below). n = 0 equals the benchmark's own analysis in every cell: "
-        f"{'yes' if same else 'NO (check the runs)'}.\n\n" + "\n".join(lines) + "\n\n"
-        + "\n".join(totals) + "\n"
+        f"dimension; ✗: the cell misses its goal (`bench_geometry.verdict`: beat local PCA "
+        f"at noise ≥ 0.05, within 1.5× at noise ≤ 0.02). n = 0 equals the benchmark's own "
+        f"analysis in every cell: {'yes' if same else 'NO (check the runs)'}.\n\n"
+        + "\n".join(lines) + "\n\n" + "\n".join(totals) + "\n"
     )  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--work", type=Path, required=True,
-                    help="a bench_geometry.py --parts tangents --work directory")  # fmt: skip
+                    help="a bench_geometry.py --work directory (tangents or images)")  # fmt: skip
     ap.add_argument("--steps", type=int, default=8, help="largest n [default: 8]")
+    ap.add_argument("--k", type=int, default=10, help="tangents per image, as bench_geometry")
     ap.add_argument("--out", type=Path, required=True, help="markdown file for the tables")
     args = ap.parse_args(argv)
     if args.steps < 0:
@@ -182,17 +196,17 @@ def main(argv: list[str] | None = None) -> None:
         )
     cells, images = [], []
     for run in runs:
-        cell = study_run(run, args.work / "analyses" / run.name, args.steps)
-        print(f"  {cell['spec']}: " + " ".join(f"{a:.2f}" for a in cell["angles"]), flush=True)
-        cells.append(cell)
+        cells.append(study_run(run, args.work / "analyses" / run.name, args.steps))
+        print(f"  {cells[-1].spec}: " + " ".join(f"{a:.2f}" for a in cells[-1].angles), flush=True)
     for run in image_runs:
-        images.append(study_images(run, args.steps))
+        images.append(study_images(run, args.steps, args.k))
         print(f"  {images[-1][0]}: " + " ".join(f"{v:.3f}" for v in images[-1][1]), flush=True)
-    sections = [f"Command: `{shlex.join(['python', *sys.argv])}`\n"]
+    command = shlex.join(["python", "scripts/projection_study.py", *(argv or sys.argv[1:])])
+    sections = [f"Command: `{command}`\n"]
     if cells:
         sections.append(report(cells, args.steps, args.work))
     if images:
-        sections.append(image_report(images, args.steps))
+        sections.append(image_report(images, args.steps, args.k))
     args.out.write_text("\n".join(sections))
     print(f"wrote {args.out}")
 
