@@ -86,8 +86,9 @@ def run_demo(
 def _runs_table(result: StudyResult) -> list[str]:
     """One row per analysed run, read from its typed summary."""
     lines = [
-        "| run | mean count of σ > threshold | SAT % | tangent angle (deg) | angle to |",
-        "|---|---|---|---|---|",
+        "| run | mean count of σ > threshold | local dimension (mean) | SAT % "
+        "| tangent angle (deg) | angle to |",
+        "|---|---|---|---|---|---|",
     ]
     for path in sorted(p for p in (result.out_dir / "analysis").iterdir() if p.is_dir()):
         s = load_analysis(path).summary
@@ -101,7 +102,8 @@ def _runs_table(result: StudyResult) -> list[str]:
             else f"local PCA{', mean angle' if ang.cae_vs_local_pca_mean else ''}, k = {ang.k}"
         )
         lines.append(
-            f"| {path.name} | {fmt(s.count.mean, '.2f')} | {fmt(sat, '.1f')} "
+            f"| {path.name} | {fmt(s.count.mean, '.2f')} | {fmt(s.dimension.mean, '.2f')} "
+            f"| {fmt(sat, '.1f')} "
             f"| {fmt(angle.mean if angle else None, '.1f')} | {reference} |"
         )
     return lines

@@ -257,6 +257,11 @@ def test_demo_runs_both_studies_and_writes_an_index(tmp_path, monkeypatch):
     assert summary.provenance.analysis.device == "auto"  # ... and the analysis
     index = (tmp_path / "README.md").read_text()
     assert "## swiss-roll" in index and "## digits" in index
+    # the scale-free local dimension stands beside the count of σ > 1, each from its summary
+    assert "| mean count of σ > threshold | local dimension (mean) |" in index
+    digits = index.split("## digits")[1]
+    row = next(line for line in digits.splitlines() if line.startswith("| cae-s0 |"))
+    assert row.split(" | ")[1:3] == [f"{summary.count.mean:.2f}", f"{summary.dimension.mean:.2f}"]
     for name in ("swiss-roll", "digits"):
         assert (tmp_path / name / "report.md").is_file()
         assert (tmp_path / name / "figures" / "count_histogram.png").is_file()
