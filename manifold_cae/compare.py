@@ -74,7 +74,8 @@ METRICS = (
     "contraction_small", "contraction_medium", "contraction_large", "angle_mean",
     "probe_accuracy", "train_seconds",
 )  # fmt: skip
-SWEEP_METRICS = ("value", "count_mean", "sat_percent", "angle_mean")  # SweepSeries' order
+# SweepSeries' fields after its model and parameter, in order
+SWEEP_METRICS = ("value", "count_mean", "sat_percent", "angle_mean", "dimension_mean")
 DEFAULT_STUDY_ANALYSIS = AnalysisConfig(points=1000)
 
 

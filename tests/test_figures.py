@@ -78,13 +78,17 @@ def test_sweep_caption(tmp_path, monkeypatch):
     save = sweep.save
 
     def recording(fig: Figure, path: Path, **kw):
-        seen.append(_texts(fig))
+        seen.append("\n".join([_texts(fig), *(ax.get_ylabel() for ax in fig.axes)]))
         return save(fig, path, **kw)
 
     monkeypatch.setattr(sweep, "save", recording)
     series = [SweepSeries("cae", "lam", [0.1, 1.0], [1.0, 0.5], [10.0, 20.0], [5.0, 4.0])]
     assert draw_sweep(series, tmp_path, caption="circle: seeds 0, 1 pooled; 40 points").is_file()
     assert "seeds 0, 1 pooled; 40 points" in seen[0]
+    assert "mean local dimension" not in seen[0]  # no series carries it: no empty panel
+    with_dim = [dataclasses.replace(series[0], dimension_mean=[2.0, 1.5])]
+    assert draw_sweep(with_dim, tmp_path).is_file()
+    assert "mean local dimension" in seen[1] and "mean count of σ > 1" in seen[1]
 
 
 # ------------------------------------------------------------------ unrolled roll

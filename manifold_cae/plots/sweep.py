@@ -1,4 +1,4 @@
-"""A sweep of a comparison: count, SAT and tangent angle against lambda (or the noise level).
+"""A sweep of a comparison: count, local dimension, SAT and angle against lambda (or noise).
 
 The caller (``compare``) hands over one :class:`SweepSeries` per swept model;
 nothing here knows how a comparison stores its rows.
@@ -42,6 +42,8 @@ class SweepSeries:
     count_mean: Sequence[float | None]  # (n_runs,): mean count of sigma > threshold
     sat_percent: Sequence[float | None]  # (n_runs,): SAT, percent
     angle_mean: Sequence[float | None]  # (n_runs,): mean tangent angle, degrees
+    # (n_runs,): mean local dimension (the largest drop in log sigma); None: not drawn
+    dimension_mean: Sequence[float | None] | None = None
 
     def line(self, y: Sequence[float | None]) -> SweepLine:
         return SweepLine(self.model, self.parameter, self.values, y)
@@ -94,7 +96,10 @@ def draw_sweep(
     dpi: int = 120,
     caption: str = "",
 ) -> Path:
-    """Write ``sweep.<fmt>``: mean count of σ > threshold, SAT and tangent angle per model.
+    """Write ``sweep.<fmt>``: count of σ > threshold, local dimension, SAT and angle per model.
+
+    The local-dimension panel stands beside the count (the count depends on the data's
+    units, the local dimension does not); it is left out when no series carries it.
 
     Args:
         series: one per swept model.
@@ -107,13 +112,16 @@ def draw_sweep(
     Returns:
         The path written.
     """
-    panels = (
-        ([s.line(s.count_mean) for s in series], f"mean count of σ > {threshold:g}"),
+    panels = [([s.line(s.count_mean) for s in series], f"mean count of σ > {threshold:g}")]
+    if any(s.dimension_mean is not None for s in series):
+        dims = [s.line(s.dimension_mean or [None] * len(s.values)) for s in series]
+        panels.append((dims, "mean local dimension"))
+    panels += [
         ([s.line(s.sat_percent) for s in series], "SAT (%)"),
         ([s.line(s.angle_mean) for s in series], "tangent angle (degrees)"),
-    )
+    ]
     with matplotlib.rc_context(RC):
-        fig = Figure(figsize=(14, 4.4), layout="constrained")
+        fig = Figure(figsize=(4.7 * len(panels), 4.4), layout="constrained")
         for ax, (lines, ylabel) in zip(fig.subplots(1, len(panels)), panels, strict=True):
             try:
                 plot_sweep(ax, lines, ylabel)
