@@ -17,8 +17,11 @@ the mean local dimension against the true one.
 - ``s1xs2``: the product of a circle and a 2-sphere (3-D, in R^5), in R^15.
 
 Each is sampled uniformly in its chart parameters (the 2-sphere uniformly in area), put
-into R^D by a random rotation, and perturbed by isotropic Gaussian noise of std σ in
-all D coordinates; the tangents are the clean points'. All span about 1 to 3.
+into R^D by a random isometric embedding (orthonormal columns from the QR of a Gaussian
+matrix), and perturbed by isotropic Gaussian noise whose std is the noise level, in all
+D coordinates; the tangents are the clean points'. All span about 1 to 3. One seed draws
+the clean sample, the embedding and the noise's directions, so a manifold's noise levels
+share them and differ only in the noise's size.
 
     OMP_NUM_THREADS=1 python scripts/heldout_manifolds.py --seed 0 --out heldout0.md
 """
@@ -111,8 +114,8 @@ def draw(name: str, n: int, noise: float, seed: int) -> tuple[np.ndarray, np.nda
     sample, _, ambient = MANIFOLDS[name]
     rng = np.random.default_rng(seed)
     X, T = sample(rng, n)  # (n, d0), (n, k, d0)
-    rotation = np.linalg.qr(rng.standard_normal((ambient, ambient)))[0][:, : X.shape[1]]
-    X, T = X @ rotation.T, T @ rotation.T  # (n, D), (n, k, D)
+    embed = np.linalg.qr(rng.standard_normal((ambient, ambient)))[0][:, : X.shape[1]]  # (D, d0)
+    X, T = X @ embed.T, T @ embed.T  # (n, D), (n, k, D)
     T = np.linalg.qr(T.transpose(0, 2, 1))[0].transpose(0, 2, 1)  # orthonormal rows
     X = X + noise * rng.standard_normal(X.shape)
     return X.astype(np.float32), T.astype(np.float32)

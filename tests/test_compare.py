@@ -146,7 +146,7 @@ def test_probe_accuracy_matches_sklearn_on_labelled_data(tmp_path):
         assert 0.1 < acc <= 1.0  # ten classes: better than chance after two epochs
 
 
-def test_sweep_names_runs_and_draws_the_sweep_figure(tmp_path):
+def test_sweep_names_runs_and_draws_the_sweep_figure(tmp_path, monkeypatch):
     study = StudyConfig(
         data="swiss-roll:n_samples=200", models=("dae", "cae"), seeds=(0,), lam=(0.01, 0.1),
         noise=(0.1, 0.3), **TINY,
@@ -154,8 +154,24 @@ def test_sweep_names_runs_and_draws_the_sweep_figure(tmp_path):
     assert [r.name for r in plan(study)] == [
         "dae-noise0.1-s0", "dae-noise0.3-s0", "cae-lam0.01-s0", "cae-lam0.1-s0",
     ]  # fmt: skip
+    from manifold_cae import plots
+
+    drawn: list = []
+    draw_sweep = plots.draw_sweep
+
+    def recording(series, *args, **kw):
+        drawn.extend(series)
+        return draw_sweep(series, *args, **kw)
+
+    monkeypatch.setattr(plots, "draw_sweep", recording)
     result = run_study(study, tmp_path, progress=False, log=lambda m: None)
     assert (tmp_path / "figures" / "sweep.png").stat().st_size > 5000
+    # each series carries its rows' metrics, the local dimension among them
+    cae = next(s for s in drawn if s.model == "cae")
+    rows = [r for r in result.rows if r["model"] == "cae"]
+    assert list(cae.values) == [r["value"] for r in rows]
+    assert list(cae.dimension_mean) == [r["dimension_mean"] for r in rows]
+    assert list(cae.count_mean) == [r["count_mean"] for r in rows]
     assert {r["value"] for r in result.rows if r["model"] == "cae"} == {0.01, 0.1}
 
 

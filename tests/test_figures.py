@@ -89,6 +89,12 @@ def test_sweep_caption(tmp_path, monkeypatch):
     with_dim = [dataclasses.replace(series[0], dimension_mean=[2.0, 1.5])]
     assert draw_sweep(with_dim, tmp_path).is_file()
     assert "mean local dimension" in seen[1] and "mean count of σ > 1" in seen[1]
+    # one series with it (an array, as the other fields may be), one without: the panel
+    # draws the one that has it
+    mixed = [dataclasses.replace(series[0], dimension_mean=np.array([2.0, 1.5])),
+             dataclasses.replace(series[0], model="dae", parameter="noise")]  # fmt: skip
+    assert draw_sweep(mixed, tmp_path).is_file()
+    assert "mean local dimension" in seen[2]
 
 
 # ------------------------------------------------------------------ unrolled roll

@@ -123,8 +123,13 @@ def finite_rows(*arrays: np.ndarray | None) -> np.ndarray:
 
 
 def floats(values: Sequence[float | None] | None) -> np.ndarray:
-    """A float array; None entries (JSON null) become NaN so they are masked out."""
-    return np.array([np.nan if v is None else v for v in values or ()], dtype=float)
+    """A float array; None entries (JSON null) become NaN so they are masked out.
+
+    ``values`` may be a list or a numpy array (whose truth value is not defined).
+    """
+    if values is None:
+        return np.array([], dtype=float)
+    return np.array([np.nan if v is None else v for v in values], dtype=float)
 
 
 SPLIT_WORDS = {"held-out": "held-out ", "train": "training ", "all": ""}

@@ -114,7 +114,10 @@ def draw_sweep(
     """
     panels = [([s.line(s.count_mean) for s in series], f"mean count of σ > {threshold:g}")]
     if any(s.dimension_mean is not None for s in series):
-        dims = [s.line(s.dimension_mean or [None] * len(s.values)) for s in series]
+        dims = [
+            s.line(s.dimension_mean if s.dimension_mean is not None else [None] * len(s.values))
+            for s in series
+        ]
         panels.append((dims, "mean local dimension"))
     panels += [
         ([s.line(s.sat_percent) for s in series], "SAT (%)"),
