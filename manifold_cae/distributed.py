@@ -77,6 +77,14 @@ def finish() -> None:
         return
     dist.barrier()
     dist.destroy_process_group()
+    exit_at_once()
+
+
+def exit_at_once() -> None:
+    """Flush Python's and C's standard streams and exit with status 0, skipping the
+    interpreter's and the C++ runtime's teardown (:func:`finish` says why). For a process
+    of a group whose work is done and saved, and whose group is destroyed: a torchrun
+    command (through :func:`finish`) or an ``mp.spawn`` worker."""
     sys.stdout.flush()
     sys.stderr.flush()
     try:  # and C stdio, which native libraries write to (NCCL_DEBUG, say)
